@@ -1,0 +1,61 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The oslo.config driver that switches the guard on from nova.conf.
+
+Every nova binary parses its configuration with oslo.config, which loads
+the drivers named by ``[DEFAULT] config_source`` from the
+``oslo.config.driver`` stevedore namespace. That makes this driver the
+one switch an operator turns, in the nova.conf of nova-compute and/or
+nova-conductor::
+
+    [DEFAULT]
+    config_source = hostguard
+
+    [hostguard]
+    driver = hostguard
+
+It supplies no configuration values: its source answers "not here" for
+every option. Opening it validates the ``[hostguard]`` options, so a bad
+value stops the service at startup, and installs the guard.
+"""
+
+from oslo_config import cfg
+from oslo_config import sources
+
+from nova_hostguard import conf as hostguard_conf
+from nova_hostguard import install
+
+
+class HostGuardDriver(sources.ConfigurationSourceDriver):
+    """Installs the guard when nova.conf names it; nothing on load."""
+
+    def list_options_for_discovery(self):
+        return list(hostguard_conf.hostguard_opts)
+
+    def open_source_from_opt_group(self, conf, group_name):
+        conf.register_opts(hostguard_conf.hostguard_opts, group=group_name)
+        try:
+            conf[group_name].mode
+        except cfg.ConfigFileValueError as e:
+            raise cfg.ConfigFileValueError(
+                'nova-hostguard cannot start: [%s] mode: %s' % (
+                    group_name, e.msg))
+        install.install(conf, group_name)
+        return EmptySource()
+
+
+class EmptySource(sources.ConfigurationSource):
+    """A configuration source with no values in it."""
+
+    def get(self, group_name, option_name, opt):
+        return (sources._NoValue, None)

@@ -1,0 +1,57 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Put the guarded ComputeNode in place, once per process."""
+
+import threading
+
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+
+
+def install(conf, group):
+    """Install the guard; safe to call any number of times.
+
+    nova's binaries parse their configuration (and so load the driver) two
+    to four times per process; only the first call changes anything.
+    :returns: True if this call installed the guard.
+    """
+    # nova is imported here, not at module level: oslo.config instantiates
+    # every oslo.config.driver of the environment, even unselected ones.
+    from nova.objects import base as objects_base
+
+    from nova_hostguard import guard
+    from nova_hostguard import objects as hostguard_objects
+
+    guard.configure(conf, group)
+    with _lock:
+        if is_installed():
+            return False
+        objects_base.NovaObjectRegistry.register(
+            hostguard_objects.GuardedComputeNode)
+    LOG.info('nova-hostguard: ComputeNode.create() now refuses a second '
+             'host for one hypervisor ([%s] mode = %s).',
+             group, guard.mode())
+    return True
+
+
+def is_installed():
+    from nova.objects import base as objects_base
+
+    from nova_hostguard import objects as hostguard_objects
+
+    classes = objects_base.NovaObjectRegistry.obj_classes().get(
+        'ComputeNode', [])
+    return hostguard_objects.GuardedComputeNode in classes

@@ -1,0 +1,43 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""nova's ComputeNode with a guarded ``create()``.
+
+Registered under nova's name and version, it replaces ``ComputeNode``
+everywhere in the process: ``nova.objects.ComputeNode`` and objects
+deserialised from RPC. Fields, version and remotable methods are nova's.
+"""
+
+from nova.objects import compute_node
+
+from nova_hostguard import guard
+
+
+class GuardedComputeNode(compute_node.ComputeNode):
+    """A ComputeNode whose creation refuses a second owner of a hypervisor.
+
+    ``create`` is deliberately not remotable here: the check runs in the
+    process that calls it, and the call then goes on to nova's remotable
+    ``create``. In nova-compute the check asks over RPC, and nova's create
+    goes to conductor (which checks again if it has the guard too); in
+    nova-conductor both run next to the database.
+    """
+
+    VERSION = compute_node.ComputeNode.VERSION
+
+    @classmethod
+    def obj_name(cls):
+        return compute_node.ComputeNode.obj_name()
+
+    def create(self):
+        guard.check_create(self)
+        super().create()

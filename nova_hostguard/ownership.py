@@ -1,0 +1,103 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Who owns a hypervisor: the decision, free of any database or RPC.
+
+A hypervisor is identified by the ``hypervisor_hostname`` its driver reports.
+Names are compared exactly, as nova stores them: case, surrounding white
+space and every code point count, on every database backend. Two
+nova-compute services managing the same hypervisor get that name from the
+hypervisor itself, so they report the same string; any folding rule would
+have to be implemented identically by Python, SQLite, MariaDB and
+PostgreSQL, whose case-folding functions and collations do not agree. A
+NULL name is no identity and never conflicts; the empty string is a name
+like any other.
+"""
+
+import collections
+
+#: A live compute node record that owns a hypervisor.
+Owner = collections.namedtuple(
+    'Owner', ['host', 'node_uuid', 'hypervisor_hostname'])
+
+
+def same_name(stored, wanted):
+    """Whether two hypervisor_hostname values name the same hypervisor."""
+    return stored is not None and wanted is not None and stored == wanted
+
+
+def other_owners(nodes, hypervisor_hostname, host):
+    """The live owners of ``hypervisor_hostname`` other than ``host``.
+
+    :param nodes: iterable of objects with ``host``, ``uuid``,
+        ``hypervisor_hostname`` and ``deleted`` attributes; may be a
+        superset of the matches (a case-insensitive collation, a ``LIKE``).
+    :returns: a list of :class:`Owner`, sorted by host then node uuid.
+    """
+    owners = {
+        Owner(node.host, node.uuid, node.hypervisor_hostname)
+        for node in nodes
+        if not node.deleted
+        and same_name(node.hypervisor_hostname, hypervisor_hostname)
+        and node.host != host
+    }
+    return sorted(owners, key=lambda o: (o.host or '', o.node_uuid or ''))
+
+
+def refusal_message(hypervisor_hostname, host, owners):
+    """Say which host owns the hypervisor and what the operator should do.
+
+    :param owners: list of ``(Owner, service_state)`` pairs, at least one.
+    """
+    held_by = ', '.join(
+        '%r (compute node %s, %s)' % (owner.host, owner.node_uuid, state)
+        for owner, state in owners)
+    first_owner = owners[0][0].host
+    return (
+        'nova-hostguard: hypervisor %(hv)r is already managed by host%(s)s '
+        '%(held_by)s; refusing to create a second compute node record for '
+        'it on host %(host)r. One hypervisor must be managed by one host '
+        '(nova bug 1419785). If this nova-compute is a standby for %(owner)r '
+        'in an active/passive pair, set "[DEFAULT] host = %(owner_value)s" in its '
+        'nova.conf: every node of the pair must use the owner\'s host '
+        'value. If the hypervisor really moved to %(host)r, delete the old '
+        'compute service first ("openstack compute service delete" with '
+        'the id of the nova-compute service of %(owner)r), then restart '
+        'this service.' % {
+            'hv': hypervisor_hostname,
+            's': 's' if len(owners) > 1 else '',
+            'held_by': held_by,
+            'host': host,
+            'owner': first_owner,
+            'owner_value': _unquoted(first_owner),
+        })
+
+
+def _unquoted(name):
+    """``name`` with control characters escaped, as %r would, unquoted."""
+    return repr(name)[1:-1]
+
+
+def describe_service(service, is_up):
+    """A short state of an owner's nova-compute service, for the message.
+
+    :param service: the owner's ``Service`` object, or None if it has none.
+    :param is_up: whether the service group considers the service up.
+    """
+    if service is None:
+        return 'no nova-compute service'
+    state = ['nova-compute service %s' % ('up' if is_up else 'down')]
+    if service.disabled:
+        state.append('disabled')
+    if service.forced_down:
+        state.append('forced down')
+    return ', '.join(state)
