@@ -1,0 +1,70 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Fixtures shared by the test suites."""
+
+import os
+import sysconfig
+import uuid
+
+import fixtures
+import stevedore
+
+from nova_hostguard import conf as hostguard_conf
+
+#: Namespace for the per-host node identities of the shared test hypervisor.
+NODE_ID_NAMESPACE = uuid.UUID('0f6d3c1e-6bde-4a3f-9d64-6f2c1b1f9a11')
+
+
+def nova_api_paste_ini():
+    """The api-paste.ini the nova wheel installs under the data prefix."""
+    return os.path.join(sysconfig.get_path('data'), 'etc', 'nova',
+                        'api-paste.ini')
+
+
+class HostGuardFixture(fixtures.Fixture):
+    """Switch the guard on the way oslo.config does, and off afterwards.
+
+    oslo.config loads the ``oslo.config.driver`` namespace with stevedore,
+    instantiating every driver, and calls the chosen one's
+    ``open_source_from_opt_group`` with the group that names it. This does
+    the same against ``conf``. The cleanup puts nova's own ComputeNode
+    back in the registry, which nova's test base does not restore.
+    """
+
+    def __init__(self, conf, mode=None):
+        super().__init__()
+        self.conf = conf
+        self.mode = mode
+
+    def _setUp(self):
+        from nova import objects
+        from nova.objects import base as objects_base
+        from nova.objects import compute_node  # noqa: F401
+
+        classes = objects_base.NovaObjectRegistry.obj_classes()
+        saved_classes = list(classes['ComputeNode'])
+        saved_attr = objects.ComputeNode
+
+        def restore():
+            classes['ComputeNode'][:] = saved_classes
+            objects.ComputeNode = saved_attr
+        self.addCleanup(restore)
+
+        drivers = stevedore.ExtensionManager(
+            'oslo.config.driver', invoke_on_load=True)
+        self.source = drivers['hostguard'].obj.open_source_from_opt_group(
+            self.conf, hostguard_conf.GROUP)
+        if self.mode is not None:
+            self.conf.set_override('mode', self.mode, hostguard_conf.GROUP)
+            self.addCleanup(self.conf.clear_override, 'mode',
+                            hostguard_conf.GROUP)
