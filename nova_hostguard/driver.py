@@ -25,8 +25,22 @@ nova-conductor::
     driver = hostguard
 
 It supplies no configuration values: its source answers "not here" for
-every option. Opening it validates the ``[hostguard]`` options, so a bad
-value stops the service at startup, and installs the guard.
+every option. Opening it validates the ``[hostguard]`` options and
+installs the guard.
+
+Two things about how oslo.config calls drivers shape this module:
+
+* oslo.config logs and swallows any ``Exception`` a driver raises, and
+  carries on without it. A guard the operator asked for but that could not
+  be switched on must not go unnoticed, so failures leave as ``SystemExit``
+  with a message: the service stops at startup, before it can do harm.
+* nova parses nova.conf more than once per process, and not only into its
+  own configuration: ``nova.monkey_patch`` first reads it into a bare
+  ``ConfigOpts`` to choose a concurrency mode, before anything else may be
+  imported. The guard is installed only when the process-wide
+  configuration (``oslo_config.cfg.CONF``, which is ``nova.conf.CONF``) is
+  parsed; any other parse only validates the options and imports nothing
+  from nova.
 """
 
 from oslo_config import cfg
@@ -43,14 +57,23 @@ class HostGuardDriver(sources.ConfigurationSourceDriver):
         return list(hostguard_conf.hostguard_opts)
 
     def open_source_from_opt_group(self, conf, group_name):
-        conf.register_opts(hostguard_conf.hostguard_opts, group=group_name)
         try:
+            conf.register_opts(hostguard_conf.hostguard_opts,
+                               group=group_name)
             conf[group_name].mode
-        except cfg.ConfigFileValueError as e:
-            raise cfg.ConfigFileValueError(
-                'nova-hostguard cannot start: [%s] mode: %s' % (
-                    group_name, e.msg))
-        install.install(conf, group_name)
+        except cfg.Error as e:
+            raise SystemExit(
+                'nova-hostguard: invalid configuration in [%s]: %s'
+                % (group_name, getattr(e, 'msg', e)))
+        if conf is cfg.CONF:
+            try:
+                install.install(conf, group_name)
+            except Exception as e:
+                raise SystemExit(
+                    'nova-hostguard: could not switch the guard on '
+                    '(%s: %s); refusing to run without it. Remove '
+                    '"config_source = %s" from [DEFAULT] to run nova '
+                    'unguarded.' % (type(e).__name__, e, group_name))
         return EmptySource()
 
 

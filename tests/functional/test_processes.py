@@ -1,0 +1,83 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The guard in separate nova processes, over real RabbitMQ and MariaDB.
+
+nova's in-process framework shares one object registry between its
+services, so it cannot show what happens when only one side has the guard.
+Here nova-conductor and each nova-compute are OS processes with their own
+nova.conf: the guard is switched on in one of them by the two nova.conf
+lines, exactly as an operator does.
+"""
+
+import os
+
+import fixtures
+import testtools
+
+from tests import backends
+from tests.processes import cloud
+
+REFUSAL = "hypervisor 'hv1' is already managed by host 'hostA'"
+STARTUP_TIMEOUT = 180
+
+
+class SeparateProcessesTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        backends.require(self, 'mysql', 'rabbitmq')
+        workdir = self.useFixture(fixtures.TempDir()).path
+        self.cloud = self.useFixture(cloud.NovaProcesses(workdir))
+        cloud.keep_logs_on_failure(
+            self, self.cloud, os.environ.get('HOSTGUARD_KEEP_LOGS'))
+
+    def _a_fails_over_to_b(self, conductor_guard, compute_guard):
+        """hostA creates hv1's record and stops; standby hostB starts."""
+        self.cloud.start_conductor(guard=conductor_guard)
+        self.cloud.start_compute('hostA', 'hv1')
+        self.cloud.wait_for(
+            lambda: self.cloud.compute_nodes() == [('hostA', 'hv1', 0)],
+            STARTUP_TIMEOUT, "hostA's compute node record")
+        self.cloud.stop('hostA')
+        return self.cloud.start_compute('hostB', 'hv1', guard=compute_guard)
+
+    def _assert_b_refused(self, compute_b):
+        returncode = compute_b.wait(STARTUP_TIMEOUT)
+        self.assertNotEqual(0, returncode)
+        self.assertIn(REFUSAL, self.cloud.log_of('hostB'))
+        self.assertEqual([('hostA', 'hv1', 0)], self.cloud.compute_nodes())
+
+    def test_guard_in_conductor_only_stops_the_standby(self):
+        # The refusal is raised in nova-conductor and reaches the unguarded
+        # nova-compute as nova's InvalidConfiguration, which stops it.
+        compute_b = self._a_fails_over_to_b(conductor_guard=True,
+                                            compute_guard=False)
+        self._assert_b_refused(compute_b)
+        self.assertIn(REFUSAL, self.cloud.log_of('conductor'))
+
+    def test_guard_in_compute_only_stops_the_standby(self):
+        # The unguarded conductor only answers nova's own lookups.
+        compute_b = self._a_fails_over_to_b(conductor_guard=False,
+                                            compute_guard=True)
+        self._assert_b_refused(compute_b)
+        self.assertNotIn(REFUSAL, self.cloud.log_of('conductor'))
+
+    def test_without_guard_the_standby_splits_the_hypervisor(self):
+        compute_b = self._a_fails_over_to_b(conductor_guard=False,
+                                            compute_guard=False)
+        self.cloud.wait_for(
+            lambda: len(self.cloud.compute_nodes()) == 2,
+            STARTUP_TIMEOUT, "hostB's second record for hv1")
+        self.assertEqual([('hostA', 'hv1', 0), ('hostB', 'hv1', 0)],
+                         self.cloud.compute_nodes())
+        self.assertIsNone(compute_b.poll(), 'hostB should still be running')
