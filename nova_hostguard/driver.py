@@ -57,14 +57,8 @@ class HostGuardDriver(sources.ConfigurationSourceDriver):
         return list(hostguard_conf.hostguard_opts)
 
     def open_source_from_opt_group(self, conf, group_name):
-        try:
-            conf.register_opts(hostguard_conf.hostguard_opts,
-                               group=group_name)
-            conf[group_name].mode
-        except cfg.Error as e:
-            raise SystemExit(
-                'nova-hostguard: invalid configuration in [%s]: %s'
-                % (group_name, getattr(e, 'msg', e)))
+        conf.register_opts(hostguard_conf.hostguard_opts, group=group_name)
+        _validate(conf, group_name)
         if conf is cfg.CONF:
             try:
                 install.install(conf, group_name)
@@ -75,6 +69,19 @@ class HostGuardDriver(sources.ConfigurationSourceDriver):
                     '"config_source = %s" from [DEFAULT] to run nova '
                     'unguarded.' % (type(e).__name__, e, group_name))
         return EmptySource()
+
+
+def _validate(conf, group_name):
+    """Read every option once, so that a bad value stops the process."""
+    for opt in hostguard_conf.hostguard_opts:
+        try:
+            conf[group_name][opt.dest]
+        except cfg.ConfigFileValueError as e:
+            reason = e.msg.rpartition(' is not valid: ')[2]
+            raise SystemExit(
+                'nova-hostguard: invalid configuration: [%s] %s in %s: %s'
+                % (group_name, opt.name, ', '.join(conf.config_file),
+                   reason))
 
 
 class EmptySource(sources.ConfigurationSource):

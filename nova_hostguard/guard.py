@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The check run before nova creates a compute node record.
+"""The check run before a compute node record becomes a live owner.
 
 The refusal is nova's own ``InvalidConfiguration``: it is the exception
 nova-compute treats as fatal at startup (``_update_available_resource_for_
@@ -48,8 +48,10 @@ def mode():
     return conf[_settings['group']].mode
 
 
-def check_create(compute_node):
+def check_new_owner(compute_node):
     """Refuse (or warn about) a second owner of the node's hypervisor.
+
+    Called before nova creates the record (or revives a deleted one).
 
     :raises: nova.exception.InvalidConfiguration in ``enforce`` mode when
         a live compute node of another host has the same

@@ -23,13 +23,13 @@ from nova_hostguard import guard
 
 
 class GuardedComputeNode(compute_node.ComputeNode):
-    """A ComputeNode whose creation refuses a second owner of a hypervisor.
+    """A ComputeNode that refuses to become a second owner of a hypervisor.
 
-    ``create`` is deliberately not remotable here: the check runs in the
-    process that calls it, and the call then goes on to nova's remotable
-    ``create``. In nova-compute the check asks over RPC, and nova's create
-    goes to conductor (which checks again if it has the guard too); in
-    nova-conductor both run next to the database.
+    ``create`` and ``save`` are deliberately not remotable here: the check
+    runs in the process that calls them, and the call then goes on to
+    nova's remotable method. In nova-compute the check asks over RPC and
+    nova's method runs in conductor (which checks again if it has the
+    guard too); in nova-conductor both run next to the database.
     """
 
     VERSION = compute_node.ComputeNode.VERSION
@@ -39,5 +39,13 @@ class GuardedComputeNode(compute_node.ComputeNode):
         return compute_node.ComputeNode.obj_name()
 
     def create(self):
-        guard.check_create(self)
+        guard.check_new_owner(self)
         super().create()
+
+    def save(self, prune_stats=False):
+        # nova's resource tracker revives a soft-deleted record whose uuid
+        # the driver reports again (bug 1839560) instead of creating one:
+        # for the hypervisor it is a new live owner all the same.
+        if 'deleted' in self.obj_what_changed() and not self.deleted:
+            guard.check_new_owner(self)
+        super().save(prune_stats=prune_stats)

@@ -59,7 +59,8 @@ def refusal_message(hypervisor_hostname, host, owners):
     :param owners: list of ``(Owner, service_state)`` pairs, at least one.
     """
     held_by = ', '.join(
-        '%r (compute node %s, %s)' % (owner.host, owner.node_uuid, state)
+        '%r (compute node %s, %s)' % (
+            owner.host, _unquoted(str(owner.node_uuid)), state)
         for owner, state in owners)
     first_owner = owners[0][0].host
     return (
@@ -67,8 +68,8 @@ def refusal_message(hypervisor_hostname, host, owners):
         '%(held_by)s; refusing to create a second compute node record for '
         'it on host %(host)r. One hypervisor must be managed by one host '
         '(nova bug 1419785). If this nova-compute is a standby for %(owner)r '
-        'in an active/passive pair, set "[DEFAULT] host = %(owner_value)s" in its '
-        'nova.conf: every node of the pair must use the owner\'s host '
+        'in an active/passive pair, set "[DEFAULT] host = %(owner_value)s" '
+        'in its nova.conf: every node of the pair must use the owner\'s host '
         'value. If the hypervisor really moved to %(host)r, delete the old '
         'compute service first ("openstack compute service delete" with '
         'the id of the nova-compute service of %(owner)r), then restart '
@@ -90,6 +91,10 @@ def _unquoted(name):
 def describe_service(service, is_up):
     """A short state of an owner's nova-compute service, for the message.
 
+    A service stays "up" for ``[DEFAULT] service_down_time`` after its last
+    heartbeat, so the time of that heartbeat is given too: an operator in
+    the middle of a failover needs it to judge whether the owner is dead.
+
     :param service: the owner's ``Service`` object, or None if it has none.
     :param is_up: whether the service group considers the service up.
     """
@@ -100,4 +105,8 @@ def describe_service(service, is_up):
         state.append('disabled')
     if service.forced_down:
         state.append('forced down')
+    last_seen_up = getattr(service, 'last_seen_up', None)
+    if last_seen_up is not None:
+        state.append('last heartbeat %s' % last_seen_up.strftime(
+            '%Y-%m-%d %H:%M:%S UTC'))
     return ', '.join(state)

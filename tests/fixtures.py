@@ -31,20 +31,12 @@ def nova_api_paste_ini():
                         'api-paste.ini')
 
 
-class HostGuardFixture(fixtures.Fixture):
-    """Switch the guard on the way oslo.config does, and off afterwards.
+class ComputeNodeRegistryFixture(fixtures.Fixture):
+    """Put nova's own ComputeNode back in the registry afterwards.
 
-    oslo.config loads the ``oslo.config.driver`` namespace with stevedore,
-    instantiating every driver, and calls the chosen one's
-    ``open_source_from_opt_group`` with the group that names it. This does
-    the same against ``conf``. The cleanup puts nova's own ComputeNode
-    back in the registry, which nova's test base does not restore.
+    nova's test base does not restore the object registry, and installing
+    the guard replaces ``ComputeNode`` in it for the whole process.
     """
-
-    def __init__(self, conf, mode=None):
-        super().__init__()
-        self.conf = conf
-        self.mode = mode
 
     def _setUp(self):
         from nova import objects
@@ -60,6 +52,23 @@ class HostGuardFixture(fixtures.Fixture):
             objects.ComputeNode = saved_attr
         self.addCleanup(restore)
 
+
+class HostGuardFixture(fixtures.Fixture):
+    """Switch the guard on the way oslo.config does, and off afterwards.
+
+    oslo.config loads the ``oslo.config.driver`` namespace with stevedore,
+    instantiating every driver, and calls the chosen one's
+    ``open_source_from_opt_group`` with the group that names it. This does
+    the same against ``conf``.
+    """
+
+    def __init__(self, conf, mode=None):
+        super().__init__()
+        self.conf = conf
+        self.mode = mode
+
+    def _setUp(self):
+        self.useFixture(ComputeNodeRegistryFixture())
         drivers = stevedore.ExtensionManager(
             'oslo.config.driver', invoke_on_load=True)
         self.source = drivers['hostguard'].obj.open_source_from_opt_group(

@@ -126,6 +126,42 @@ class ActivePassiveFailoverTest(base.SharedHypervisorTestCase):
         self._start_compute('hostB')
         self.assertEqual(['hostB'], [n[0] for n in self.live_compute_nodes()])
 
+    def _deleted_owner_comes_back(self):
+        """hostB owned hv1 and was deleted; hostA took over; B restarts.
+
+        B's restart finds its own soft-deleted record by node uuid and
+        nova revives it (bug 1839560) rather than creating one.
+        """
+        self._start_compute('hostB')
+        self.computes['hostB'].stop()
+        service = self.admin_api.get_services(
+            host='hostB', binary='nova-compute')[0]
+        self.admin_api.api_delete('/os-services/%s' % service['id'])
+        self.computes.pop('hostB')
+        self._start_compute('hostA')
+        return self._start_compute, 'hostB'
+
+    def test_deleted_owner_coming_back_is_refused(self):
+        self.enable_guard()
+        start, host = self._deleted_owner_comes_back()
+        nodes_before = self.table_rows('compute_nodes')
+
+        exc = self.assertRaises(exception.InvalidConfiguration, start, host)
+
+        self.assertIn("hypervisor 'hv1' is already managed by host 'hostA'",
+                      str(exc))
+        self.assertIn("on host 'hostB'", str(exc))
+        self.assertEqual(nodes_before, self.table_rows('compute_nodes'))
+        self.assertEqual(['hostA'], [n[0] for n in self.live_compute_nodes()])
+
+    def test_without_guard_a_deleted_owner_coming_back_splits(self):
+        # The control for the test above: nova revives B's record.
+        start, host = self._deleted_owner_comes_back()
+        start(host)
+        self.assertIn('Undeleting compute node', self.stdlog.logger.output)
+        self.assertEqual(['hostA', 'hostB'],
+                         [n[0] for n in self.live_compute_nodes()])
+
 
 class KeepsWorkingTest(base.SharedHypervisorTestCase):
     """What a guard must not break."""

@@ -44,6 +44,28 @@ config_source = hostguard
 [hostguard]
 driver = hostguard
 """
+NOVA_CONF = """
+[DEFAULT]
+host = %(host)s
+state_path = %(state)s
+log_file = %(state)s/%(host)s.log
+transport_url = %(transport)s
+compute_driver = fake.FakeDriverWithoutFakeNodes
+update_resources_interval = 3600
+debug = true
+[database]
+connection = %(cell)s
+[api_database]
+connection = %(api)s
+[oslo_concurrency]
+lock_path = %(state)s
+[placement]
+auth_type = admin_token
+endpoint = %(placement)s
+token = admin
+[os_vif_ovs]
+isolate_vif = false
+"""
 
 
 def _bin(name):
@@ -109,32 +131,12 @@ class NovaProcesses(fixtures.Fixture):
         os.makedirs(state, exist_ok=True)
         path = os.path.join(state, 'nova.conf')
         with open(path, 'w') as f:
-            f.write("""
-[DEFAULT]
-host = %(host)s
-state_path = %(state)s
-log_file = %(state)s/%(host)s.log
-transport_url = %(transport)s
-compute_driver = fake.FakeDriverWithoutFakeNodes
-update_resources_interval = 3600
-debug = true
-[database]
-connection = %(cell)s
-[api_database]
-connection = %(api)s
-[oslo_concurrency]
-lock_path = %(state)s
-[placement]
-auth_type = admin_token
-endpoint = %(placement)s
-token = admin
-[os_vif_ovs]
-isolate_vif = false
-""" % {'host': host, 'state': state,
-       'transport': backends.rabbit_url(self.vhost),
-       'cell': backends.mysql_url(self.name + '_cell'),
-       'api': backends.mysql_url(self.name + '_api'),
-       'placement': self.placement_url})
+            f.write(NOVA_CONF % {
+                'host': host, 'state': state,
+                'transport': backends.rabbit_url(self.vhost),
+                'cell': backends.mysql_url(self.name + '_cell'),
+                'api': backends.mysql_url(self.name + '_api'),
+                'placement': self.placement_url})
             f.write(extra)
             if guard:
                 f.write(GUARD_LINES)
