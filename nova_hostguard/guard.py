@@ -57,27 +57,54 @@ def check_new_owner(compute_node):
         a live compute node of another host has the same
         hypervisor_hostname.
     """
-    if not (compute_node.obj_attr_is_set('hypervisor_hostname') and
-            compute_node.obj_attr_is_set('host')):
+    message = _refusal(compute_node)
+    if message is None:
         return
-    name = compute_node.hypervisor_hostname
-    host = compute_node.host
-    if name is None:
-        return
-    context = compute_node._context
-    owners = ownership.other_owners(
-        lookup.nodes_named(context, name), name, host)
-    if not owners:
-        return
-    message = ownership.refusal_message(
-        name, host, [(owner, _service_state(context, owner.host))
-                     for owner in owners])
     if mode() == hostguard_conf.MODE_WARN:
         LOG.warning('%s ([hostguard] mode = warn: creating it anyway.)',
                     message)
         return
     LOG.error(message)
     raise exception.InvalidConfiguration(message)
+
+
+def explain_duplicate(compute_node):
+    """Turn the database's refusal of a second owner into ours.
+
+    Called when nova's create failed with ``DuplicateRecord``: another
+    creator won a race past :func:`check_new_owner`, and the unique
+    constraint of ``nova-hostguard-manage db sync`` refused this one. The
+    database has decided, whatever the mode. Returns quietly when no other
+    host owns the hypervisor (the duplicate was nova's own business: its
+    uuid or ``(host, hypervisor_hostname)`` constraints).
+
+    :raises: nova.exception.InvalidConfiguration naming the winner.
+    """
+    message = _refusal(compute_node)
+    if message is None:
+        return
+    LOG.error('%s (refused by the database: another compute node record '
+              'for it was created at the same time)', message)
+    raise exception.InvalidConfiguration(message)
+
+
+def _refusal(compute_node):
+    """The refusal message if another host owns the hypervisor, or None."""
+    if not (compute_node.obj_attr_is_set('hypervisor_hostname') and
+            compute_node.obj_attr_is_set('host')):
+        return None
+    name = compute_node.hypervisor_hostname
+    host = compute_node.host
+    if name is None:
+        return None
+    context = compute_node._context
+    owners = ownership.other_owners(
+        lookup.nodes_named(context, name), name, host)
+    if not owners:
+        return None
+    return ownership.refusal_message(
+        name, host, [(owner, _service_state(context, owner.host))
+                     for owner in owners])
 
 
 def _service_state(context, host):

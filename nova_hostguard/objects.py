@@ -17,6 +17,7 @@ everywhere in the process: ``nova.objects.ComputeNode`` and objects
 deserialised from RPC. Fields, version and remotable methods are nova's.
 """
 
+from nova import exception
 from nova.objects import compute_node
 
 from nova_hostguard import guard
@@ -40,7 +41,11 @@ class GuardedComputeNode(compute_node.ComputeNode):
 
     def create(self):
         guard.check_new_owner(self)
-        super().create()
+        try:
+            super().create()
+        except exception.DuplicateRecord:
+            guard.explain_duplicate(self)
+            raise
 
     def save(self, prune_stats=False):
         # nova's resource tracker revives a soft-deleted record whose uuid

@@ -17,10 +17,15 @@ main ("cell") schema in it with nova's own alembic migrations, and drops it
 afterwards, so a test run leaves nothing behind on the shared servers.
 """
 
+import contextlib
 import os
+import re
+import sqlite3
+import threading
 import uuid
 
 import fixtures
+from oslo_db.sqlalchemy import enginefacade
 from oslo_db.sqlalchemy import test_fixtures
 import sqlalchemy as sa
 
@@ -39,6 +44,35 @@ def _admin_engine(backend):
     return sa.create_engine(backends.pg_url(), isolation_level='AUTOCOMMIT')
 
 
+def schema_dump(engine):
+    """The database's schema as the backend itself states it.
+
+    SQLite's ``sqlite_master``, MySQL's ``SHOW CREATE TABLE`` of every
+    table, PostgreSQL's catalog of columns (with collations), indexes and
+    constraints: two dumps are equal only if the schemas are.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == 'sqlite':
+            return sorted(tuple(r) for r in conn.execute(sa.text(
+                'SELECT type, name, tbl_name, sql FROM sqlite_master')))
+        if engine.dialect.name == 'mysql':
+            tables = sorted(conn.execute(sa.text('SHOW TABLES')).scalars())
+            return [re.sub(r' AUTO_INCREMENT=\d+', '', conn.execute(sa.text(
+                'SHOW CREATE TABLE `%s`' % t)).one()[1]) for t in tables]
+        columns = conn.execute(sa.text(
+            "SELECT table_name, column_name, data_type, "
+            "character_maximum_length, is_nullable, column_default, "
+            "collation_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2")).all()
+        indexes = conn.execute(sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = 'public' ORDER BY 1")).all()
+        constraints = conn.execute(sa.text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace ORDER BY 1")).all()
+        return [tuple(r) for r in columns + indexes + constraints]
+
+
 class Database(fixtures.Fixture):
     """An empty database of ``backend``; ``url`` names it."""
 
@@ -52,8 +86,13 @@ class Database(fixtures.Fixture):
         if self.backend == 'sqlite':
             workdir = self.workdir or self.useFixture(
                 fixtures.TempDir()).path
-            self.url = 'sqlite:///%s' % os.path.join(
-                workdir, self.name + '.db')
+            path = os.path.join(workdir, self.name + '.db')
+            # Write-ahead logging, as nova's own tests run threaded nova
+            # on SQLite: writers queue for the lock instead of deadlocking
+            # with readers ("database is locked").
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                conn.execute('PRAGMA journal_mode=WAL')
+            self.url = 'sqlite:///%s' % path
             return
         admin = _admin_engine(self.backend)
         self.addCleanup(admin.dispose)
@@ -77,6 +116,36 @@ class Database(fixtures.Fixture):
             conn.execute(sa.text('DROP DATABASE IF EXISTS %s' % self.name))
 
 
+class SQLiteWriterLock(fixtures.Fixture):
+    """One writer transaction at a time, as SQLite itself allows.
+
+    SQLite has a single writer per file; under threads nova's own writes
+    (the online data migration nova runs right after inserting a compute
+    node, for one) fail with "database is locked" instead of waiting.
+    nova's functional tests serialise writer transactions for the same
+    reason (``nova.tests.fixtures.DatabaseWriteLock``); this does the
+    same without importing nova's test package. Readers are not held, so
+    creators still all pass the guard's check before any of them writes,
+    and the unique constraint is still what refuses all but one.
+    """
+
+    def _setUp(self):
+        lock = threading.RLock()
+        original = enginefacade._TransactionContextManager._transaction_scope
+
+        @contextlib.contextmanager
+        def scope(manager, context):
+            if manager._mode is not enginefacade._WRITER:
+                with original(manager, context) as resource:
+                    yield resource
+                return
+            with lock, original(manager, context) as resource:
+                yield resource
+        self.useFixture(fixtures.MockPatchObject(
+            enginefacade._TransactionContextManager, '_transaction_scope',
+            scope))
+
+
 class NovaCellDatabase(Database):
     """A database holding nova's cell schema, built by nova's migrations.
 
@@ -98,6 +167,8 @@ class NovaCellDatabase(Database):
                                .render_as_string(hide_password=False)
                                .replace('%', '%%'))
         nova_migration._upgrade_alembic(self.engine, config, None)
+        if self.backend == 'sqlite':
+            self.useFixture(SQLiteWriterLock())
         self.context_manager = main_db_api.create_context_manager(self.url)
         self.useFixture(test_fixtures.ReplaceEngineFacadeFixture(
             main_db_api.context_manager, self.context_manager))

@@ -1,0 +1,76 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Which cell databases a command works on.
+
+Without ``--all-cells``: the one in ``[database] connection`` (as
+``nova-manage db sync`` does). With it: every cell mapped in the API
+database, cell0 included, read through nova's own ``CellMappingList`` so
+that templated database URLs are expanded exactly as nova expands them.
+"""
+
+import collections
+
+from oslo_db.sqlalchemy import engines
+import sqlalchemy as sa
+
+#: A cell database: its mapping's name and uuid (None without
+#: ``--all-cells``) and its SQLAlchemy URL.
+Cell = collections.namedtuple('Cell', ['name', 'uuid', 'url'])
+
+
+class ConfigurationError(Exception):
+    """The configuration does not say which database to use."""
+
+
+def describe(cell):
+    """How a cell is named in output: ``name (uuid)``, never its password."""
+    if cell.uuid is None:
+        return '[database] connection (%s)' % masked_url(cell.url)
+    return '%s (%s)' % (cell.name or '-', cell.uuid)
+
+
+def masked_url(url):
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return '<not a database URL>'
+
+
+def targets(conf, all_cells):
+    """The cells to work on, in the API database's order."""
+    if not all_cells:
+        if not conf.database.connection:
+            raise ConfigurationError(
+                '[database] connection is not set in %s; pass the nova.conf '
+                'of nova-conductor with --config-file, or use --all-cells' %
+                (', '.join(conf.config_file) or 'any configuration file'))
+        return [Cell(None, None, conf.database.connection)]
+    if not conf.api_database.connection:
+        raise ConfigurationError(
+            '--all-cells reads the cell mappings from the API database, but '
+            '[api_database] connection is not set in %s' %
+            (', '.join(conf.config_file) or 'any configuration file'))
+    from nova import context as nova_context
+    from nova.db.api import api as api_db_api
+    from nova import objects
+
+    objects.register_all()
+    api_db_api.configure(conf)
+    mappings = objects.CellMappingList.get_all(
+        nova_context.get_admin_context())
+    return [Cell(m.name, m.uuid, m.database_connection) for m in mappings]
+
+
+def engine(cell):
+    """An engine for the cell's database; connects on first use, once."""
+    return engines.create_engine(cell.url, max_retries=0)

@@ -1,0 +1,70 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Apply, read and remove nova-hostguard's schema in one cell database.
+
+A thin layer over alembic: our revisions, our version table
+(``hostguard_alembic_version``), on a connection we are given. Nothing
+here knows about cells or the command line.
+"""
+
+import os
+
+from alembic import command as alembic_command
+from alembic import config as alembic_config
+from alembic.runtime import migration as alembic_migration
+from alembic import script as alembic_script
+import sqlalchemy as sa
+
+VERSION_TABLE = 'hostguard_alembic_version'
+
+_SCRIPT_LOCATION = os.path.join(os.path.dirname(__file__), 'migrations')
+
+
+def _config(connection=None):
+    config = alembic_config.Config()
+    config.set_main_option('script_location', _SCRIPT_LOCATION)
+    config.attributes['connection'] = connection
+    return config
+
+
+def head_revision():
+    """The newest revision this release of nova-hostguard knows."""
+    return alembic_script.ScriptDirectory.from_config(
+        _config()).get_current_head()
+
+
+def current_revision(engine):
+    """The revision applied to ``engine``'s database, or None."""
+    with engine.connect() as conn:
+        context = alembic_migration.MigrationContext.configure(
+            conn, opts={'version_table': VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def upgrade(engine, revision='head'):
+    """Apply our migrations up to ``revision``; a no-op when there."""
+    with engine.connect() as conn:
+        alembic_command.upgrade(_config(conn), revision)
+        conn.commit()
+
+
+def remove(engine):
+    """Undo every migration and drop our version table.
+
+    Leaves nova's schema as nova made it.
+    """
+    with engine.connect() as conn:
+        alembic_command.downgrade(_config(conn), 'base')
+        conn.commit()
+    with engine.begin() as conn:
+        sa.Table(VERSION_TABLE, sa.MetaData()).drop(conn, checkfirst=True)

@@ -1,0 +1,219 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Unique hypervisor_hostname per live compute node.
+
+The database's own guarantee behind the guard: two live compute nodes
+(``deleted = 0``) cannot carry the same ``hypervisor_hostname``, however
+their creators race. Soft-deleted rows have ``deleted = id`` and NULL names
+are distinct on every backend, so neither ever conflicts.
+
+Names compare exactly, as the guard compares them. PostgreSQL and SQLite
+compare bytes already. On MySQL and MariaDB nova's column uses the table's
+case- and accent-insensitive, trailing-space-ignoring collation, so it is
+switched to the exact binary collation of its character set first (only
+the collation changes; the downgrade gives the table's default back).
+
+Online where the backend can: MariaDB/MySQL ``ALGORITHM=INPLACE,
+LOCK=NONE`` (falling back to a copy that blocks writes where the server
+cannot change the collation in place), PostgreSQL ``CREATE UNIQUE INDEX
+CONCURRENTLY`` (outside a transaction; a failed build leaves an invalid
+index, which is dropped).
+
+Revision ID: 3f2b1d9e8c41
+Revises:
+Create Date: 2026-11-25
+"""
+
+import logging
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = '3f2b1d9e8c41'
+down_revision = None
+branch_labels = None
+depends_on = None
+
+LOG = logging.getLogger('nova_hostguard.db.migrations')
+
+TABLE = 'compute_nodes'
+COLUMN = 'hypervisor_hostname'
+INDEX = 'uniq_compute_nodes0hypervisor_hostname0deleted'
+
+# MySQL/MariaDB errors meaning "this ALTER cannot run online".
+_ONLINE_DDL_UNSUPPORTED = (1845, 1846)
+
+
+def upgrade():
+    bind = op.get_bind()
+    _by_dialect(bind, _upgrade_mysql, _upgrade_postgresql, _upgrade_sqlite)
+
+
+def downgrade():
+    bind = op.get_bind()
+    _by_dialect(bind, _downgrade_mysql, _downgrade_postgresql,
+                _downgrade_sqlite)
+
+
+def _by_dialect(bind, mysql, postgresql, sqlite):
+    handlers = {'mysql': mysql, 'postgresql': postgresql, 'sqlite': sqlite}
+    try:
+        handler = handlers[bind.dialect.name]
+    except KeyError:
+        raise NotImplementedError(
+            'nova-hostguard supports MySQL/MariaDB, PostgreSQL and SQLite, '
+            'not %s' % bind.dialect.name)
+    handler(bind)
+
+
+# MySQL and MariaDB
+
+def _mysql_column(bind):
+    return bind.execute(sa.text(
+        'SELECT COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, '
+        'CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS '
+        'WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :table '
+        'AND COLUMN_NAME = :column'),
+        {'table': TABLE, 'column': COLUMN}).one()
+
+
+def _mysql_has_index(bind):
+    return bind.execute(sa.text(
+        'SELECT COUNT(*) FROM information_schema.STATISTICS '
+        'WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :table '
+        'AND INDEX_NAME = :index'),
+        {'table': TABLE, 'index': INDEX}).scalar() > 0
+
+
+def _mysql_exact_collation(bind, charset):
+    """The charset's binary collation, NO PAD if the server has one."""
+    names = set(bind.execute(sa.text(
+        'SELECT COLLATION_NAME FROM information_schema.COLLATIONS '
+        'WHERE CHARACTER_SET_NAME = :charset'), {'charset': charset})
+        .scalars())
+    for pattern, pads in (('%s_nopad_bin', False), ('%s_0900_bin', False),
+                          ('%s_bin', True)):
+        name = pattern % charset
+        if name in names:
+            if pads:
+                LOG.warning('%s has no NO PAD binary collation here; using '
+                            '%s, which ignores trailing spaces', charset, name)
+            return name
+    raise RuntimeError('no binary collation for character set %s' % charset)
+
+
+def _mysql_column_definition(column, charset_clause):
+    if column.COLUMN_DEFAULT not in (None, 'NULL'):
+        raise RuntimeError(
+            'compute_nodes.hypervisor_hostname has a default (%s) that nova '
+            'does not give it; not changing it' % column.COLUMN_DEFAULT)
+    return '%s %s%s %s' % (
+        COLUMN, column.COLUMN_TYPE, charset_clause,
+        'NULL' if column.IS_NULLABLE == 'YES' else 'NOT NULL')
+
+
+def _mysql_alter(bind, clauses):
+    statement = 'ALTER TABLE %s %s' % (TABLE, ', '.join(clauses))
+    try:
+        bind.execute(sa.text(statement + ', ALGORITHM=INPLACE, LOCK=NONE'))
+    except sa.exc.OperationalError as e:
+        if e.orig.args[0] not in _ONLINE_DDL_UNSUPPORTED:
+            raise
+        LOG.warning('This server cannot run "%s" online (%s); running it '
+                    'with a table copy, during which compute_nodes accepts '
+                    'reads but no writes.', statement, e.orig.args[1])
+        bind.execute(sa.text(statement + ', ALGORITHM=COPY, LOCK=SHARED'))
+
+
+def _upgrade_mysql(bind):
+    column = _mysql_column(bind)
+    collation = _mysql_exact_collation(bind, column.CHARACTER_SET_NAME)
+    clauses = []
+    if column.COLLATION_NAME != collation:
+        clauses.append('MODIFY ' + _mysql_column_definition(
+            column, ' CHARACTER SET %s COLLATE %s'
+            % (column.CHARACTER_SET_NAME, collation)))
+    if not _mysql_has_index(bind):
+        clauses.append('ADD UNIQUE INDEX %s (%s, deleted)' % (INDEX, COLUMN))
+    if clauses:
+        _mysql_alter(bind, clauses)
+
+
+def _downgrade_mysql(bind):
+    column = _mysql_column(bind)
+    table_charset, table_collation = bind.execute(sa.text(
+        'SELECT c.CHARACTER_SET_NAME, t.TABLE_COLLATION '
+        'FROM information_schema.TABLES t '
+        'JOIN information_schema.COLLATIONS c '
+        'ON c.COLLATION_NAME = t.TABLE_COLLATION '
+        'WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME = :table'),
+        {'table': TABLE}).one()
+    clauses = []
+    if _mysql_has_index(bind):
+        clauses.append('DROP INDEX %s' % INDEX)
+    if column.COLLATION_NAME != table_collation:
+        # nova declares no collation of its own: the column takes the
+        # table's, which is what a definition without one gives back.
+        if column.CHARACTER_SET_NAME != table_charset:
+            raise RuntimeError(
+                'compute_nodes.hypervisor_hostname is in character set %s, '
+                'the table in %s; not changing it'
+                % (column.CHARACTER_SET_NAME, table_charset))
+        clauses.append('MODIFY ' + _mysql_column_definition(column, ''))
+    if clauses:
+        _mysql_alter(bind, clauses)
+
+
+# PostgreSQL
+
+def _postgresql_index_valid(bind):
+    """True, False (a failed concurrent build), or None (no index)."""
+    return bind.execute(sa.text(
+        'SELECT i.indisvalid FROM pg_class c '
+        'JOIN pg_index i ON i.indexrelid = c.oid '
+        'JOIN pg_namespace n ON n.oid = c.relnamespace '
+        'WHERE c.relname = :index AND n.nspname = current_schema()'),
+        {'index': INDEX}).scalar()
+
+
+def _upgrade_postgresql(bind):
+    drop = sa.text('DROP INDEX CONCURRENTLY IF EXISTS %s' % INDEX)
+    with op.get_context().autocommit_block():
+        valid = _postgresql_index_valid(bind)
+        if valid:
+            return
+        if valid is False:
+            bind.execute(drop)
+        try:
+            bind.execute(sa.text(
+                'CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s, deleted)'
+                % (INDEX, TABLE, COLUMN)))
+        except Exception:
+            bind.execute(drop)
+            raise
+
+
+def _downgrade_postgresql(bind):
+    with op.get_context().autocommit_block():
+        bind.execute(sa.text('DROP INDEX CONCURRENTLY IF EXISTS %s' % INDEX))
+
+
+# SQLite
+
+def _upgrade_sqlite(bind):
+    bind.execute(sa.text('CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s '
+                         '(%s, deleted)' % (INDEX, TABLE, COLUMN)))
+
+
+def _downgrade_sqlite(bind):
+    bind.execute(sa.text('DROP INDEX IF EXISTS %s' % INDEX))
