@@ -73,6 +73,22 @@ def schema_dump(engine):
         return [tuple(r) for r in columns + indexes + constraints]
 
 
+def build_nova_schema(database, which):
+    """Build nova's ``main`` or ``api`` schema with nova's own migrations.
+
+    :returns: an engine for the database, disposed on the fixture's cleanup.
+    """
+    from nova.db import migration as nova_migration
+
+    engine = sa.create_engine(database.url)
+    database.addCleanup(engine.dispose)
+    config = nova_migration._find_alembic_conf(which)
+    config.set_main_option('sqlalchemy.url', engine.url.render_as_string(
+        hide_password=False).replace('%', '%%'))
+    nova_migration._upgrade_alembic(engine, config, None)
+    return engine
+
+
 class Database(fixtures.Fixture):
     """An empty database of ``backend``; ``url`` names it."""
 
@@ -150,23 +166,23 @@ class NovaCellDatabase(Database):
     """A database holding nova's cell schema, built by nova's migrations.
 
     ``engine`` is a plain SQLAlchemy engine for the test's own reads and
-    writes. nova's own enginefacade (``nova.db.main.api.context_manager``)
-    is pointed at the database for the fixture's lifetime, as nova-conductor
-    configured with ``[database] connection`` would be.
+    writes. Unless ``bind_nova`` is false, nova's own enginefacade
+    (``nova.db.main.api.context_manager``) is pointed at the database for
+    the fixture's lifetime, as nova-conductor configured with
+    ``[database] connection`` would be.
     """
+
+    def __init__(self, backend, bind_nova=True):
+        super().__init__(backend)
+        self.bind_nova = bind_nova
 
     def _setUp(self):
         super()._setUp()
         from nova.db.main import api as main_db_api
-        from nova.db import migration as nova_migration
 
-        self.engine = sa.create_engine(self.url)
-        self.addCleanup(self.engine.dispose)
-        config = nova_migration._find_alembic_conf('main')
-        config.set_main_option('sqlalchemy.url', self.engine.url
-                               .render_as_string(hide_password=False)
-                               .replace('%', '%%'))
-        nova_migration._upgrade_alembic(self.engine, config, None)
+        self.engine = build_nova_schema(self, 'main')
+        if not self.bind_nova:
+            return
         if self.backend == 'sqlite':
             self.useFixture(SQLiteWriterLock())
         self.context_manager = main_db_api.create_context_manager(self.url)
@@ -187,3 +203,23 @@ class NovaCellDatabase(Database):
         with self.engine.connect() as conn:
             return sorted((tuple(r) for r in conn.execute(sa.select(tbl))),
                           key=repr)
+
+
+class NovaApiDatabase(Database):
+    """A database holding nova's API schema, for cell mappings."""
+
+    def _setUp(self):
+        super()._setUp()
+        self.engine = build_nova_schema(self, 'api')
+
+    def map_cell(self, name, url):
+        """Add a cell mapping, as ``nova-manage cell_v2 create_cell``."""
+        cell_uuid = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(
+                'INSERT INTO cell_mappings (uuid, name, transport_url, '
+                'database_connection, disabled) VALUES (:uuid, :name, '
+                "'none:///', :url, :disabled)"),
+                {'uuid': cell_uuid, 'name': name, 'url': url,
+                 'disabled': False})
+        return cell_uuid

@@ -24,10 +24,6 @@ more than one live owner), 2 bad usage or configuration, 3 a database could
 not be reached or changed.
 """
 
-# autopep8: off
-from nova import monkey_patch; monkey_patch.patch(backend='threading')  # noqa
-# autopep8: on
-
 import sys
 
 from oslo_config import cfg
@@ -208,18 +204,50 @@ category_opt = cfg.SubCommandOpt('category', title='Commands',
                                  handler=add_command_parsers)
 
 
-def main(argv=None):
-    import nova.conf  # noqa: F401  (registers nova's [database] options)
+def _parse_configuration():
+    """Read nova.conf as nova's binaries do; a message if it cannot be."""
+    from nova import monkey_patch
 
-    CONF.register_cli_opt(category_opt)
-    logging.register_options(CONF)
     try:
-        CONF(sys.argv[1:] if argv is None else argv, project='nova',
-             prog='nova-hostguard-manage')
+        # nova's own first step: choose the concurrency mode (reading
+        # nova.conf) before anything may import eventlet.
+        monkey_patch.patch(backend='threading')
+        import nova.conf  # noqa: F401  (nova's [database] options)
+        from oslo_messaging import opts as messaging_opts
+
+        # [DEFAULT] transport_url: nova's cell mappings may be templates
+        # that refer to it.
+        for group, opts in messaging_opts.list_opts():
+            if group is None:
+                CONF.register_opts(opts)
+        CONF.register_cli_opt(category_opt)
+        logging.register_options(CONF)
+        CONF(sys.argv[1:], project='nova', prog='nova-hostguard-manage')
     except cfg.Error as e:
-        err(str(e))
-        return EXIT_USAGE
+        return str(e)
+    except SystemExit as e:
+        # --help; argparse after printing its usage; a bad [hostguard] option.
+        if not e.code:
+            raise
+        return e.code if isinstance(e.code, str) else ''
+    return None
+
+
+def setup_logging():
+    """Warnings and errors on stderr; stdout is the command's own output."""
+    CONF.set_default('use_stderr', True)
+    logging.set_defaults(default_log_levels=(
+        logging.get_default_log_levels() + ['alembic=WARN']))
     logging.setup(CONF, 'nova-hostguard')
+
+
+def main():
+    problem = _parse_configuration()
+    if problem is not None:
+        if problem:
+            err(problem)
+        return EXIT_USAGE
+    setup_logging()
     command = CATEGORIES[CONF.category.name]()
     try:
         return getattr(command, CONF.category.action_fn)(
