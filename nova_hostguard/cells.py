@@ -72,5 +72,9 @@ def targets(conf, all_cells):
 
 
 def engine(cell):
-    """An engine for the cell's database; connects on first use, once."""
-    return engines.create_engine(cell.url, max_retries=0)
+    """An engine for the cell's database; connects on first use, once.
+
+    The SQL mode is oslo.db's (and so nova's) default.
+    """
+    return engines.create_engine(cell.url, mysql_sql_mode='TRADITIONAL',
+                                 max_retries=0)

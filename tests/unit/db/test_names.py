@@ -21,7 +21,9 @@ of ``compute_nodes`` is as it was before the refused create.
 """
 
 from nova import exception
+import sqlalchemy as sa
 
+from nova_hostguard.db import migration
 from nova_hostguard import lookup
 from tests.unit.db import base
 
@@ -83,3 +85,49 @@ class ExactNamesTest(base.BackendTestCase):
                          lookup._nodes_named_over_rpc):
                 found = [n.hypervisor_hostname for n in find(self.ctxt, name)]
                 self.assertIn(name, found, (find.__name__, name))
+
+
+class ExactNamesInTheConstraintTest(base.BackendTestCase):
+    """The unique constraint compares names exactly as the guard does.
+
+    Without the guard, through nova's own object layer: the database alone
+    refuses the same name for a second live owner (nova's DuplicateRecord)
+    and accepts every name that differs, on every backend.
+    """
+
+    def setUp(self):
+        super().setUp()
+        migration.upgrade(self.db.engine)
+
+    def test_the_same_odd_name_is_refused_by_the_database(self):
+        for name in ('hv1', '', LONG, UNICODE, ' hv1 ', 'hv%1', 'hv\\1'):
+            self.create('hostA', name)
+            before = self.db.rows('compute_nodes')
+            self.assertRaises(exception.DuplicateRecord,
+                              self.create, 'hostB', name)
+            self.assertEqual(before, self.db.rows('compute_nodes'))
+
+    def test_names_that_differ_are_accepted_by_the_database(self):
+        names = ('hv1', 'HV1', 'Hv1', 'hv1 ', ' hv1', 'hv1\t', 'hv10',
+                 UNICODE, UNICODE.upper(), 'hypervisor-u-日本',
+                 'hv-\u00fc', 'hv-u\u0308', 'he', 'hé', LONG, LONG[:-1] + 'H',
+                 '', ' ')
+        for i, name in enumerate(names):
+            self.create('host%d' % i, name)
+        self.assertEqual(sorted(names),
+                         sorted(r.hypervisor_hostname
+                                for r in self.live_rows()))
+
+    def test_null_names_and_deleted_rows_never_conflict(self):
+        self.create('hostA', None)
+        self.create('hostB', None)
+        self.create('hostC', 'hv1').destroy()
+        self.create('hostD', 'hv1').destroy()
+        self.create('hostE', 'hv1')
+        self.assertEqual(3, len(self.live_rows()))
+
+    def live_rows(self):
+        with self.db.engine.connect() as conn:
+            return conn.execute(sa.text(
+                'SELECT hypervisor_hostname FROM compute_nodes '
+                'WHERE deleted = 0')).all()
