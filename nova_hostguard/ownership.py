@@ -62,24 +62,26 @@ def refusal_message(hypervisor_hostname, host, owners):
         '%r (compute node %s, %s)' % (
             owner.host, _unquoted(str(owner.node_uuid)), state)
         for owner, state in owners)
-    first_owner = owners[0][0].host
+    first_owner = owners[0][0]
     return (
         'nova-hostguard: hypervisor %(hv)r is already managed by host%(s)s '
         '%(held_by)s; refusing to create a second compute node record for '
         'it on host %(host)r. One hypervisor must be managed by one host '
         '(nova bug 1419785). If this nova-compute is a standby for %(owner)r '
-        'in an active/passive pair, set "[DEFAULT] host = %(owner_value)s" '
-        'in its nova.conf: every node of the pair must use the owner\'s host '
-        'value. If the hypervisor really moved to %(host)r, delete the old '
-        'compute service first ("openstack compute service delete" with '
-        'the id of the nova-compute service of %(owner)r), then restart '
-        'this service.' % {
+        'in an active/passive pair, it must take over as %(owner)r: set '
+        '"[DEFAULT] host = %(owner_value)s" in its nova.conf and, if its '
+        'driver keeps a node identity file (compute_id in [DEFAULT] '
+        'state_path), make that file hold %(owner_node)s. If the hypervisor '
+        'really moved to %(host)r, delete the old compute service first '
+        '("openstack compute service delete" with the id of the '
+        'nova-compute service of %(owner)r), then restart this service.' % {
             'hv': hypervisor_hostname,
             's': 's' if len(owners) > 1 else '',
             'held_by': held_by,
             'host': host,
-            'owner': first_owner,
-            'owner_value': _unquoted(first_owner),
+            'owner': first_owner.host,
+            'owner_value': _unquoted(first_owner.host),
+            'owner_node': _unquoted(str(first_owner.node_uuid)),
         })
 
 

@@ -10,11 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The demo: a standby nova-compute takes over one hypervisor, twice.
+"""The demo: bug 1419785's failover story, without the guard and with it.
 
 Runs real nova 34 in this process (its functional test framework: API,
-conductor, scheduler, placement and compute on SQLite) and tells what
-happens without the guard, then with it. Usage: ``tox -e demo``.
+conductor, scheduler, placement and compute on SQLite) through the same
+story as the multi-process tests and the gate jobs
+(:mod:`tests.reproduction.scenario`). Usage: ``tox -e demo``.
 
 nova and eventlet talk a lot on stdout and stderr; their output goes to a
 log file, and the story to the terminal.
@@ -23,6 +24,13 @@ log file, and the story to the terminal.
 import os
 import sys
 import tempfile
+import textwrap
+
+RUNS = (
+    ('WITHOUT the guard', False, 'bug'),
+    ('WITH the guard ([DEFAULT] config_source = hostguard)', True,
+     'refusal'),
+)
 
 
 def main():
@@ -33,8 +41,28 @@ def main():
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     from tests.reproduction import inprocess
+    from tests.reproduction import scenario
 
-    status = inprocess.tell_the_story(story)
+    def say(text):
+        indent = len(text) - len(text.lstrip())
+        story.write(textwrap.fill(text, 79, subsequent_indent=' ' *
+                                  (indent + 4)) + '\n')
+
+    story.write('nova-hostguard demo: nova bug 1419785 on real nova 34 in '
+                'this process.\nOne hypervisor (hv1), two machines whose '
+                'nova-compute manage it (active/passive).\n')
+    status = 0
+    for title, guard, expect in RUNS:
+        story.write('\n=== %s ===\n' % title)
+        checks, errors = inprocess.run(guard, say)
+        missing = scenario.verdict(checks, expect)
+        for trace in errors:
+            story.write('the demo itself failed:\n%s\n' % trace[-3000:])
+        if errors or missing:
+            status = 1
+            story.write('UNEXPECTED: %s did not hold\n' % ', '.join(missing))
+        else:
+            story.write('=> as expected: %s.\n' % scenario.OUTCOMES[expect])
     story.write("\n(nova's own log output: %s)\n" % log_path)
     return status
 

@@ -106,8 +106,10 @@ class RefusalMessageTest(testtools.TestCase):
         self.assertIn("second compute node record for it on host 'hostB'",
                       message)
         self.assertIn('nova bug 1419785', message)
-        self.assertIn('set "[DEFAULT] host = hostA" in its nova.conf',
-                      message)
+        self.assertIn('it must take over as \'hostA\': set "[DEFAULT] host = '
+                      'hostA" in its nova.conf and, if its driver keeps a '
+                      'node identity file (compute_id in [DEFAULT] '
+                      'state_path), make that file hold u-hostA.', message)
         self.assertIn('openstack compute service delete', message)
 
     def test_several_owners_are_all_named(self):
