@@ -14,6 +14,7 @@
 
 import testtools
 import testtools.content
+import testtools.content_type
 
 from tests.reproduction import inprocess
 from tests.reproduction import scenario
@@ -24,8 +25,9 @@ class InProcessReproductionTest(testtools.TestCase):
     def story(self, guard):
         lines = []
         checks, errors = inprocess.run(guard, lines.append)
-        self.addDetail('story', testtools.content.text_content(
-            '\n'.join(lines)))
+        self.addDetail('story', testtools.content.Content(
+            testtools.content_type.UTF8_TEXT,
+            lambda: ['\n'.join(lines).encode()]))
         self.assertEqual([], errors)
         return {c.name: c for c in checks}
 

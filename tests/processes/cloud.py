@@ -14,20 +14,33 @@
 
 Real nova-conductor and nova-compute processes, each with its own nova.conf,
 talking over a RabbitMQ virtual host of their own to MariaDB databases of
-their own, and a real placement API (``auth_strategy = noauth2``, which
-placement still offers) served from its own process. Logs are kept under
-the work directory and shown when a test fails.
+their own, and a real placement API served from its own process.
+
+With ``api=True`` the cloud is whole, as an operator sees it: keystone,
+placement and nova-api (each a WSGI application in its own process),
+nova-scheduler, nova-conductor, cells mapped, and stand-ins for glance and
+neutron (:mod:`fake_image_network`). Without it, placement runs with
+``auth_strategy = noauth2`` and nothing else is started: enough to watch
+compute node records and the processes' fate.
+
+Every process's log and console output are kept under the work directory
+(``keep_logs_on_failure`` attaches them to a failing test); every process,
+database and virtual host is removed afterwards.
 """
 
+import grp
 import os
+import pwd
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
 
 import fixtures
 import pymysql
+import requests
 import sqlalchemy
 import testtools.content
 
@@ -36,7 +49,6 @@ from tests import backends
 HERE = os.path.dirname(__file__)
 LAUNCHER = os.path.join(HERE, 'compute_launcher.py')
 WSGI_SERVER = os.path.join(HERE, 'wsgi_server.py')
-DATABASES = ('_api', '_cell', '_placement')
 GUARD_LINES = """
 [DEFAULT]
 config_source = hostguard
@@ -44,11 +56,18 @@ config_source = hostguard
 [hostguard]
 driver = hostguard
 """
+ADMIN_PASSWORD = 'hostguard-admin'
+SERVICE_PASSWORD = 'hostguard-service'
+
+#: The debug line nova logs once a service has started: after the
+#: resource tracker's first pass and the RPC servers.
+STARTED = 'Join ServiceGroup membership for this service'
+
 NOVA_CONF = """
 [DEFAULT]
 host = %(host)s
 state_path = %(state)s
-log_file = %(state)s/%(host)s.log
+log_file = %(state)s/%(name)s.log
 transport_url = %(transport)s
 compute_driver = fake.FakeDriverWithoutFakeNodes
 update_resources_interval = 3600
@@ -59,12 +78,43 @@ connection = %(cell)s
 connection = %(api)s
 [oslo_concurrency]
 lock_path = %(state)s
+[os_vif_ovs]
+isolate_vif = false
+"""
+
+KEYSTONE_AUTH = """auth_type = password
+auth_url = %(keystone)s/v3
+username = nova
+password = """ + SERVICE_PASSWORD + """
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = RegionOne
+"""
+
+WHOLE_CLOUD_CONF = """
+[api]
+auth_strategy = keystone
+[wsgi]
+api_paste_config = %(api_paste)s
+[scheduler]
+discover_hosts_in_cells_interval = 1
+[glance]
+endpoint_override = %(fakes)s
+[keystone_authtoken]
+www_authenticate_uri = %(keystone)s/v3
+""" + KEYSTONE_AUTH + """
+[placement]
+""" + KEYSTONE_AUTH + """
+[neutron]
+endpoint_override = %(fakes)s
+""" + KEYSTONE_AUTH
+
+PLACEMENT_NOAUTH = """
 [placement]
 auth_type = admin_token
 endpoint = %(placement)s
 token = admin
-[os_vif_ovs]
-isolate_vif = false
 """
 
 
@@ -75,10 +125,19 @@ def _bin(name):
 class NovaProcesses(fixtures.Fixture):
     """Databases, a vhost and the nova processes started on them."""
 
-    def __init__(self, workdir):
+    #: The api-paste.ini the nova wheel installs under the data prefix.
+    api_paste_ini = os.path.join(sysconfig.get_path('data'), 'etc', 'nova',
+                                 'api-paste.ini')
+
+    def __init__(self, workdir, api=False):
         super().__init__()
         self.workdir = workdir
+        self.api = api
         self.processes = {}
+        self.keystone_url = self.fakes_url = self.placement_url = ''
+        self.nova_url = None
+        self.databases = ['api', 'cell1', 'placement'] + (
+            ['cell0', 'keystone'] if api else [])
 
     def _setUp(self):
         self.name = 'hgp_' + uuid.uuid4().hex[:10]
@@ -86,34 +145,45 @@ class NovaProcesses(fixtures.Fixture):
         self._create_databases()
         self._create_vhost()
         self.addCleanup(self.stop_all)
+        if self.api:
+            self.fakes_url = self._serve(
+                'fakes', 'fake_image_network:application')
+            self.keystone_url = self._start_keystone()
         self.placement_url = self._start_placement()
-        self._nova_manage('api_db', 'sync')
-        self._nova_manage('db', 'sync', '--local_cell')
-        self.engine = sqlalchemy.create_engine(
-            backends.mysql_url(self.name + '_cell'))
+        if self.api:
+            self._map_cells()
+            self._start_api()
+            self.start('scheduler', [_bin('nova-scheduler')],
+                       self.config('scheduler'))
+        else:
+            self._nova_manage('api_db', 'sync')
+            self._nova_manage('db', 'sync', '--local_cell')
+        self.engine = sqlalchemy.create_engine(self.db_url('cell1'))
         self.addCleanup(self.engine.dispose)
 
-    def _create_databases(self):
-        conn = pymysql.connect(host=backends.MYSQL_HOST,
-                               port=backends.MYSQL_PORT,
-                               user=backends.MYSQL_USER,
-                               password=backends.MYSQL_PASSWORD)
-        with conn.cursor() as cur:
-            for db in DATABASES:
-                cur.execute('CREATE DATABASE %s CHARACTER SET utf8'
-                            % (self.name + db))
-        conn.close()
-        self.addCleanup(self._drop_databases)
+    # Databases and the message bus.
 
-    def _drop_databases(self):
+    def db_url(self, database):
+        return backends.mysql_url('%s_%s' % (self.name, database))
+
+    def _admin_sql(self, statements):
         conn = pymysql.connect(host=backends.MYSQL_HOST,
                                port=backends.MYSQL_PORT,
                                user=backends.MYSQL_USER,
                                password=backends.MYSQL_PASSWORD)
-        with conn.cursor() as cur:
-            for db in DATABASES:
-                cur.execute('DROP DATABASE IF EXISTS %s' % (self.name + db))
-        conn.close()
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            conn.close()
+
+    def _create_databases(self):
+        self._admin_sql('CREATE DATABASE %s_%s CHARACTER SET utf8'
+                        % (self.name, db) for db in self.databases)
+        self.addCleanup(self._admin_sql, [
+            'DROP DATABASE IF EXISTS %s_%s' % (self.name, db)
+            for db in self.databases])
 
     def _create_vhost(self):
         subprocess.run(['rabbitmqctl', '-q', 'add_vhost', self.vhost],
@@ -125,22 +195,42 @@ class NovaProcesses(fixtures.Fixture):
                         self.vhost, 'guest', '.*', '.*', '.*'],
                        check=True, capture_output=True)
 
-    def config(self, host, guard=False, extra=''):
-        """Write the nova.conf of one process; returns its path."""
-        state = os.path.join(self.workdir, host)
-        os.makedirs(state, exist_ok=True)
+    # Configuration.
+
+    def config(self, name, host=None, guard=False, extra=''):
+        """Write the nova.conf of one process; returns its path.
+
+        :param name: the process, or the machine of a nova-compute; its
+            state (and so a nova-compute's node identity) lives in a
+            directory of that name.
+        :param host: its ``[DEFAULT] host``, by default ``name``.
+        """
+        state = self.state_dir(name)
         path = os.path.join(state, 'nova.conf')
+        values = {
+            'name': name, 'host': host or name, 'state': state,
+            'transport': backends.rabbit_url(self.vhost),
+            'cell': self.db_url('cell1'), 'api': self.db_url('api'),
+            'placement': self.placement_url,
+            'keystone': self.keystone_url,
+            'fakes': self.fakes_url,
+            'api_paste': self.api_paste_ini,
+        }
         with open(path, 'w') as f:
-            f.write(NOVA_CONF % {
-                'host': host, 'state': state,
-                'transport': backends.rabbit_url(self.vhost),
-                'cell': backends.mysql_url(self.name + '_cell'),
-                'api': backends.mysql_url(self.name + '_api'),
-                'placement': self.placement_url})
+            f.write(NOVA_CONF % values)
+            f.write((WHOLE_CLOUD_CONF if self.api else PLACEMENT_NOAUTH)
+                    % values)
             f.write(extra)
             if guard:
                 f.write(GUARD_LINES)
         return path
+
+    def state_dir(self, name):
+        state = os.path.join(self.workdir, name)
+        os.makedirs(state, exist_ok=True)
+        return state
+
+    # Processes.
 
     def run(self, argv, timeout=300, env=None):
         """Run a command to completion; its output goes to the work log."""
@@ -156,51 +246,30 @@ class NovaProcesses(fixtures.Fixture):
                 ' '.join(argv), result.returncode, output[-4000:]))
         return output
 
-    def _nova_manage(self, *args):
-        self.run([_bin('nova-manage'), '--config-file',
-                  self.config('manage')] + list(args))
-
-    def _start_placement(self):
-        """Sync placement's database and serve its API; returns its URL."""
-        state = os.path.join(self.workdir, 'placement')
-        os.makedirs(state, exist_ok=True)
-        with open(os.path.join(state, 'placement.conf'), 'w') as f:
-            f.write('[api]\nauth_strategy = noauth2\n'
-                    '[placement_database]\nconnection = %s\n'
-                    % backends.mysql_url(self.name + '_placement'))
-        env = {'OS_PLACEMENT_CONFIG_DIR': state}
-        self.run([_bin('placement-manage'), '--config-file',
-                  os.path.join(state, 'placement.conf'), 'db', 'sync'])
-        port_file = os.path.join(state, 'port')
-        log = open(os.path.join(state, 'placement.out'), 'ab')
-        self.processes['placement'] = subprocess.Popen(
-            [sys.executable, WSGI_SERVER, 'placement.wsgi.api:application',
-             port_file], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=dict(os.environ, **env))
-        log.close()
-        self.wait_for(lambda: os.path.exists(port_file), 60,
-                      'the placement API to listen')
-        with open(port_file) as f:
-            return 'http://127.0.0.1:%s' % f.read()
-
-    def start(self, name, argv, conf, env=None):
-        log = open(os.path.join(os.path.dirname(conf), name + '.out'), 'ab')
-        proc = subprocess.Popen(
-            argv + ['--config-file', conf], stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=dict(os.environ, **(env or {})))
-        log.close()
+    def start(self, name, argv, conf=None, env=None):
+        out = os.path.join(self.state_dir(name), name + '.out')
+        with open(out, 'ab') as log:
+            proc = subprocess.Popen(
+                argv + (['--config-file', conf] if conf else []),
+                stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(os.environ, **(env or {})))
         self.processes[name] = proc
         return proc
 
-    def start_conductor(self, guard=False):
-        return self.start('conductor', [_bin('nova-conductor')],
-                          self.config('conductor', guard=guard))
-
-    def start_compute(self, host, hypervisor, guard=False):
-        return self.start(
-            host, [sys.executable, LAUNCHER], self.config(host, guard=guard),
-            env={'HOSTGUARD_TEST_HYPERVISOR': hypervisor})
+    def _serve(self, name, application, env=None):
+        """Serve a WSGI application in a process of its own; its URL."""
+        port_file = os.path.join(self.state_dir(name), 'port')
+        self.start(name, [sys.executable, WSGI_SERVER, application,
+                          port_file], env=env)
+        self.wait_for(lambda: os.path.exists(port_file) or
+                      self.processes[name].poll() is not None,
+                      120, '%s to listen' % name)
+        if not os.path.exists(port_file):
+            raise RuntimeError('%s did not start:\n%s'
+                               % (name, self.log_of(name)[-4000:]))
+        with open(port_file) as f:
+            return 'http://127.0.0.1:%s' % f.read()
 
     def stop(self, name, timeout=30):
         proc = self.processes.pop(name)
@@ -215,6 +284,124 @@ class NovaProcesses(fixtures.Fixture):
     def stop_all(self):
         for name in list(self.processes):
             self.stop(name)
+
+    # Services.
+
+    def _nova_manage(self, *args):
+        return self.run([_bin('nova-manage'), '--config-file',
+                         self.config('manage')] + list(args))
+
+    def _start_keystone(self):
+        state = self.state_dir('keystone')
+        conf = os.path.join(state, 'keystone.conf')
+        with open(conf, 'w') as f:
+            f.write('[DEFAULT]\nlog_file = %(s)s/keystone.log\n'
+                    '[database]\nconnection = %(db)s\n'
+                    '[token]\nprovider = fernet\n'
+                    '[fernet_tokens]\nkey_repository = %(s)s/fernet-keys\n'
+                    '[fernet_receipts]\nkey_repository = %(s)s/receipts\n'
+                    '[credential]\nkey_repository = %(s)s/credential-keys\n'
+                    % {'s': state, 'db': self.db_url('keystone')})
+        manage = [_bin('keystone-manage'), '--config-file', conf]
+        owner = ['--keystone-user', pwd.getpwuid(os.getuid()).pw_name,
+                 '--keystone-group', grp.getgrgid(os.getgid()).gr_name]
+        self.run(manage + ['db_sync'])
+        self.run(manage + ['fernet_setup'] + owner)
+        self.run(manage + ['credential_setup'] + owner)
+        url = self._serve('keystone', 'keystone.wsgi.api:application',
+                          env={'OS_KEYSTONE_CONFIG_DIR': state})
+        self.run(manage + [
+            'bootstrap', '--bootstrap-password', ADMIN_PASSWORD,
+            '--bootstrap-admin-url', url + '/v3',
+            '--bootstrap-public-url', url + '/v3',
+            '--bootstrap-internal-url', url + '/v3',
+            '--bootstrap-region-id', 'RegionOne'])
+        self.identity = Identity(url)
+        self.identity.create_service_user()
+        return url
+
+    def _start_placement(self):
+        """Sync placement's database and serve its API; returns its URL."""
+        state = self.state_dir('placement')
+        conf = os.path.join(state, 'placement.conf')
+        with open(conf, 'w') as f:
+            f.write('[placement_database]\nconnection = %s\n'
+                    % self.db_url('placement'))
+            if self.api:
+                f.write('[api]\nauth_strategy = keystone\n'
+                        '[keystone_authtoken]\nwww_authenticate_uri = '
+                        '%(k)s/v3\n' % {'k': self.keystone_url})
+                f.write(KEYSTONE_AUTH % {'keystone': self.keystone_url})
+            else:
+                f.write('[api]\nauth_strategy = noauth2\n')
+        self.run([_bin('placement-manage'), '--config-file', conf, 'db',
+                  'sync'])
+        url = self._serve('placement', 'placement.wsgi.api:application',
+                          env={'OS_PLACEMENT_CONFIG_DIR': state})
+        if self.api:
+            self.identity.create_endpoint('placement', url)
+        return url
+
+    def _map_cells(self):
+        self._nova_manage('api_db', 'sync')
+        self._nova_manage('cell_v2', 'map_cell0', '--database_connection',
+                          self.db_url('cell0'))
+        self._nova_manage('db', 'sync')
+        self._nova_manage('cell_v2', 'create_cell', '--name', 'cell1')
+
+    def _start_api(self):
+        # nova's WSGI application reads api-paste.ini and nova.conf from
+        # one directory, as it does from /etc/nova.
+        state = os.path.dirname(self.config('api'))
+        shutil.copy(self.api_paste_ini, state)
+        url = self._serve('api', 'nova.wsgi.osapi_compute:application',
+                          env={'OS_NOVA_CONFIG_DIR': state})
+        self.identity.create_endpoint('compute', url + '/v2.1')
+        self.nova_url = url
+
+    def start_conductor(self, guard=False):
+        return self.start('conductor', [_bin('nova-conductor')],
+                          self.config('conductor', guard=guard))
+
+    def start_compute(self, machine, hypervisor, host=None, guard=False,
+                      guests=None):
+        """Start the nova-compute of a machine; returns its process.
+
+        :param host: its ``[DEFAULT] host``, by default ``machine``.
+        :param guests: a file holding the hypervisor's guests, shared
+            with the other machines that manage it.
+        """
+        env = {'HOSTGUARD_TEST_HYPERVISOR': hypervisor}
+        if guests:
+            env['HOSTGUARD_TEST_GUESTS'] = guests
+        return self.start(
+            machine, [sys.executable, LAUNCHER],
+            self.config(machine, host=host, guard=guard), env=env)
+
+    def wait_started(self, name, since, timeout):
+        """Wait until a nova service started, or exited.
+
+        :param since: the size of its log file before it was started.
+        :returns: ``(running, what it logged since)``.
+        """
+        log = os.path.join(self.state_dir(name), name + '.log')
+
+        def logged():
+            if not os.path.exists(log):
+                return ''
+            with open(log, errors='replace') as f:
+                f.seek(since)
+                return f.read()
+        proc = self.processes[name]
+        self.wait_for(lambda: STARTED in logged() or proc.poll() is not None,
+                      timeout, '%s to start or exit' % name)
+        return proc.poll() is None, logged()
+
+    def log_size(self, name):
+        log = os.path.join(self.state_dir(name), name + '.log')
+        return os.path.getsize(log) if os.path.exists(log) else 0
+
+    # What the tests look at.
 
     def logs(self):
         """All process logs, for a failing test's details."""
@@ -251,6 +438,52 @@ class NovaProcesses(fixtures.Fixture):
             time.sleep(0.5)
         raise AssertionError('timed out after %ss waiting for %s'
                              % (timeout, what))
+
+
+class Identity:
+    """keystone's admin API, for what the cloud needs registered."""
+
+    def __init__(self, url):
+        self.url = url + '/v3'
+        response = requests.post(self.url + '/auth/tokens', json={'auth': {
+            'identity': {'methods': ['password'], 'password': {'user': {
+                'name': 'admin', 'domain': {'id': 'default'},
+                'password': ADMIN_PASSWORD}}},
+            'scope': {'project': {'name': 'admin',
+                                  'domain': {'id': 'default'}}}}})
+        response.raise_for_status()
+        self.headers = {'X-Auth-Token': response.headers['X-Subject-Token']}
+
+    def _call(self, method, path, body=None):
+        response = requests.request(method, self.url + path, json=body,
+                                    headers=self.headers)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def create_service_user(self):
+        """User ``nova`` with the admin and service roles on ``service``.
+
+        placement's and nova's policies want a service (or admin) token
+        from the services, keystone wants one to validate tokens.
+        """
+        project = self._call('POST', '/projects', {'project': {
+            'name': 'service', 'domain_id': 'default'}})['project']
+        user = self._call('POST', '/users', {'user': {
+            'name': 'nova', 'domain_id': 'default',
+            'password': SERVICE_PASSWORD}})['user']
+        roles = {r['name']: r['id']
+                 for r in self._call('GET', '/roles')['roles']}
+        for role in ('admin', 'service'):
+            self._call('PUT', '/projects/%s/users/%s/roles/%s'
+                       % (project['id'], user['id'], roles[role]))
+
+    def create_endpoint(self, service_type, url):
+        service = self._call('POST', '/services', {'service': {
+            'type': service_type, 'name': service_type}})['service']
+        for interface in ('public', 'internal', 'admin'):
+            self._call('POST', '/endpoints', {'endpoint': {
+                'service_id': service['id'], 'interface': interface,
+                'url': url, 'region_id': 'RegionOne'}})
 
 
 def keep_logs_on_failure(test, cloud, keep_dir):

@@ -14,7 +14,8 @@
 
 Usage: ``python wsgi_server.py MODULE:ATTRIBUTE PORT_FILE``
 
-The application module is imported as its own WSGI container would, then
+The application module (from the installed packages, or next to this
+file) is imported as its own WSGI container would, then
 served by the standard library's threaded server on a port the kernel
 picks; the port is written to ``PORT_FILE`` once the socket listens, so
 the harness never races for a port.
@@ -39,6 +40,9 @@ class QuietHandler(simple_server.WSGIRequestHandler):
 
 
 def main(target, port_file):
+    # The application parses its configuration with oslo.config, which
+    # reads sys.argv: leave it only the program name.
+    del sys.argv[1:]
     module_name, _sep, attribute = target.partition(':')
     application = getattr(importlib.import_module(module_name), attribute)
     server = simple_server.make_server(

@@ -1,0 +1,93 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Run the bug 1419785 story on a cloud and say whether it went as expected.
+
+Usage::
+
+    python -m tests.reproduction.run --cloud devstack --expect refusal
+    python -m tests.reproduction.run --cloud processes --guard on \\
+        --expect refusal
+
+``--cloud devstack`` works on a devstack with the plugin's reproduction
+enabled (the guard is on or off as devstack configured it);
+``--cloud processes`` builds the local multi-process cloud (MariaDB and
+RabbitMQ on 127.0.0.1). ``--report FILE`` writes the checks as JSON.
+Exit status 0 when every check the expectation needs holds, 1 otherwise.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+
+from tests.reproduction import scenario
+
+
+def _processes_story(guard, say):
+    from tests.processes import cloud
+    from tests.reproduction import processes
+
+    with tempfile.TemporaryDirectory() as workdir:
+        harness = cloud.NovaProcesses(workdir, api=True)
+        with harness:
+            the_cloud = processes.ProcessesCloud(harness, guard)
+            try:
+                return scenario.Story(the_cloud, say).run()
+            finally:
+                the_cloud.close()
+
+
+def _devstack_story(say):
+    from tests.reproduction import devstack
+
+    the_cloud = devstack.DevstackCloud()
+    try:
+        return scenario.Story(the_cloud, say).run()
+    finally:
+        the_cloud.close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--cloud', choices=('devstack', 'processes'),
+                        required=True)
+    parser.add_argument('--guard', choices=('on', 'off'), default='on',
+                        help='processes only: switch the guard on or off')
+    parser.add_argument('--expect', choices=sorted(scenario.EXPECTATIONS),
+                        required=True)
+    parser.add_argument('--report', help='write the checks here as JSON')
+    args = parser.parse_args(argv)
+
+    def say(text):
+        print(text, flush=True)
+
+    if args.cloud == 'devstack':
+        checks = _devstack_story(say)
+    else:
+        checks = _processes_story(args.guard == 'on', say)
+    missing = scenario.verdict(checks, args.expect)
+    if args.report:
+        with open(args.report, 'w') as f:
+            json.dump({'expect': args.expect, 'missing': missing,
+                       'checks': [c._asdict() for c in checks]}, f,
+                      indent=2)
+    if missing:
+        say('NOT AS EXPECTED (%s): %s did not hold'
+            % (scenario.OUTCOMES[args.expect], ', '.join(missing)))
+        return 1
+    say('As expected: %s.' % scenario.OUTCOMES[args.expect])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
