@@ -186,13 +186,16 @@ class NovaProcesses(fixtures.Fixture):
             for db in self.databases])
 
     def _create_vhost(self):
-        subprocess.run(['rabbitmqctl', '-q', 'add_vhost', self.vhost],
-                       check=True, capture_output=True)
-        self.addCleanup(subprocess.run,
-                        ['rabbitmqctl', '-q', 'delete_vhost', self.vhost],
+        # rabbitmqctl needs root (or the broker's user): sudo elsewhere.
+        ctl = ['rabbitmqctl', '-q']
+        if os.getuid() != 0:
+            ctl = ['sudo', '-n'] + ctl
+        subprocess.run(ctl + ['add_vhost', self.vhost], check=True,
+                       capture_output=True)
+        self.addCleanup(subprocess.run, ctl + ['delete_vhost', self.vhost],
                         capture_output=True)
-        subprocess.run(['rabbitmqctl', '-q', 'set_permissions', '-p',
-                        self.vhost, 'guest', '.*', '.*', '.*'],
+        subprocess.run(ctl + ['set_permissions', '-p', self.vhost, 'guest',
+                              '.*', '.*', '.*'],
                        check=True, capture_output=True)
 
     # Configuration.
