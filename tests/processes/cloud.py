@@ -122,46 +122,19 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-class NovaProcesses(fixtures.Fixture):
-    """Databases, a vhost and the nova processes started on them."""
+class Processes(fixtures.Fixture):
+    """MariaDB databases of their own and processes started on them."""
 
-    #: The api-paste.ini the nova wheel installs under the data prefix.
-    api_paste_ini = os.path.join(sysconfig.get_path('data'), 'etc', 'nova',
-                                 'api-paste.ini')
-
-    def __init__(self, workdir, api=False):
+    def __init__(self, workdir, databases=('placement',)):
         super().__init__()
         self.workdir = workdir
-        self.api = api
+        self.databases = list(databases)
         self.processes = {}
-        self.keystone_url = self.fakes_url = self.placement_url = ''
-        self.nova_url = None
-        self.databases = ['api', 'cell1', 'placement'] + (
-            ['cell0', 'keystone'] if api else [])
 
     def _setUp(self):
         self.name = 'hgp_' + uuid.uuid4().hex[:10]
-        self.vhost = self.name
         self._create_databases()
-        self._create_vhost()
         self.addCleanup(self.stop_all)
-        if self.api:
-            self.fakes_url = self._serve(
-                'fakes', 'fake_image_network:application')
-            self.keystone_url = self._start_keystone()
-        self.placement_url = self._start_placement()
-        if self.api:
-            self._map_cells()
-            self._start_api()
-            self.start('scheduler', [_bin('nova-scheduler')],
-                       self.config('scheduler'))
-        else:
-            self._nova_manage('api_db', 'sync')
-            self._nova_manage('db', 'sync', '--local_cell')
-        self.engine = sqlalchemy.create_engine(self.db_url('cell1'))
-        self.addCleanup(self.engine.dispose)
-
-    # Databases and the message bus.
 
     def db_url(self, database):
         return backends.mysql_url('%s_%s' % (self.name, database))
@@ -185,53 +158,33 @@ class NovaProcesses(fixtures.Fixture):
             'DROP DATABASE IF EXISTS %s_%s' % (self.name, db)
             for db in self.databases])
 
-    def _create_vhost(self):
-        # rabbitmqctl needs root (or the broker's user): sudo elsewhere.
-        ctl = ['rabbitmqctl', '-q']
-        if os.getuid() != 0:
-            ctl = ['sudo', '-n'] + ctl
-        subprocess.run(ctl + ['add_vhost', self.vhost], check=True,
-                       capture_output=True)
-        self.addCleanup(subprocess.run, ctl + ['delete_vhost', self.vhost],
-                        capture_output=True)
-        subprocess.run(ctl + ['set_permissions', '-p', self.vhost, 'guest',
-                              '.*', '.*', '.*'],
-                       check=True, capture_output=True)
-
-    # Configuration.
-
-    def config(self, name, host=None, guard=False, extra=''):
-        """Write the nova.conf of one process; returns its path.
-
-        :param name: the process, or the machine of a nova-compute; its
-            state (and so a nova-compute's node identity) lives in a
-            directory of that name.
-        :param host: its ``[DEFAULT] host``, by default ``name``.
-        """
-        state = self.state_dir(name)
-        path = os.path.join(state, 'nova.conf')
-        values = {
-            'name': name, 'host': host or name, 'state': state,
-            'transport': backends.rabbit_url(self.vhost),
-            'cell': self.db_url('cell1'), 'api': self.db_url('api'),
-            'placement': self.placement_url,
-            'keystone': self.keystone_url,
-            'fakes': self.fakes_url,
-            'api_paste': self.api_paste_ini,
-        }
-        with open(path, 'w') as f:
-            f.write(NOVA_CONF % values)
-            f.write((WHOLE_CLOUD_CONF if self.api else PLACEMENT_NOAUTH)
-                    % values)
-            f.write(extra)
-            if guard:
-                f.write(GUARD_LINES)
-        return path
-
     def state_dir(self, name):
         state = os.path.join(self.workdir, name)
         os.makedirs(state, exist_ok=True)
         return state
+
+    def start_placement(self, keystone_url=None):
+        """Sync placement's database and serve its API; returns its URL.
+
+        Without ``keystone_url``, with ``auth_strategy = noauth2``: any
+        client sending the token ``admin`` is an admin.
+        """
+        state = self.state_dir('placement')
+        conf = os.path.join(state, 'placement.conf')
+        with open(conf, 'w') as f:
+            f.write('[placement_database]\nconnection = %s\n'
+                    % self.db_url('placement'))
+            if keystone_url:
+                f.write('[api]\nauth_strategy = keystone\n'
+                        '[keystone_authtoken]\nwww_authenticate_uri = '
+                        '%(k)s/v3\n' % {'k': keystone_url})
+                f.write(KEYSTONE_AUTH % {'keystone': keystone_url})
+            else:
+                f.write('[api]\nauth_strategy = noauth2\n')
+        self.run([_bin('placement-manage'), '--config-file', conf, 'db',
+                  'sync'])
+        return self._serve('placement', 'placement.wsgi.api:application',
+                           env={'OS_PLACEMENT_CONFIG_DIR': state})
 
     # Processes.
 
@@ -288,6 +241,114 @@ class NovaProcesses(fixtures.Fixture):
         for name in list(self.processes):
             self.stop(name)
 
+    def logs(self):
+        """All process logs, for a failing test's details."""
+        out = []
+        for root, _dirs, files in os.walk(self.workdir):
+            for f in sorted(files):
+                if f.endswith(('.log', '.out')):
+                    with open(os.path.join(root, f), errors='replace') as fh:
+                        out.append('==> %s <==\n%s' % (f, fh.read()[-20000:]))
+        return '\n'.join(out)
+
+    def log_of(self, name):
+        """The log file and console output of one process."""
+        text = []
+        for f in (name + '.log', name + '.out'):
+            path = os.path.join(self.workdir, name, f)
+            if os.path.exists(path):
+                with open(path, errors='replace') as fh:
+                    text.append(fh.read())
+        return '\n'.join(text)
+
+    def wait_for(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.5)
+        raise AssertionError('timed out after %ss waiting for %s'
+                             % (timeout, what))
+
+
+class NovaProcesses(Processes):
+    """Databases, a vhost and the nova processes started on them."""
+
+    #: The api-paste.ini the nova wheel installs under the data prefix.
+    api_paste_ini = os.path.join(sysconfig.get_path('data'), 'etc', 'nova',
+                                 'api-paste.ini')
+
+    def __init__(self, workdir, api=False):
+        super().__init__(workdir, ['api', 'cell1', 'placement'] + (
+            ['cell0', 'keystone'] if api else []))
+        self.api = api
+        self.keystone_url = self.fakes_url = self.placement_url = ''
+        self.nova_url = None
+
+    def _setUp(self):
+        super()._setUp()
+        self.vhost = self.name
+        self._create_vhost()
+        if self.api:
+            self.fakes_url = self._serve(
+                'fakes', 'fake_image_network:application')
+            self.keystone_url = self._start_keystone()
+        self.placement_url = self.start_placement(self.keystone_url or None)
+        if self.api:
+            self.identity.create_endpoint('placement', self.placement_url)
+            self._map_cells()
+            self._start_api()
+            self.start('scheduler', [_bin('nova-scheduler')],
+                       self.config('scheduler'))
+        else:
+            self._nova_manage('api_db', 'sync')
+            self._nova_manage('db', 'sync', '--local_cell')
+        self.engine = sqlalchemy.create_engine(self.db_url('cell1'))
+        self.addCleanup(self.engine.dispose)
+
+    def _create_vhost(self):
+        # rabbitmqctl needs root (or the broker's user): sudo elsewhere.
+        ctl = ['rabbitmqctl', '-q']
+        if os.getuid() != 0:
+            ctl = ['sudo', '-n'] + ctl
+        subprocess.run(ctl + ['add_vhost', self.vhost], check=True,
+                       capture_output=True)
+        self.addCleanup(subprocess.run, ctl + ['delete_vhost', self.vhost],
+                        capture_output=True)
+        subprocess.run(ctl + ['set_permissions', '-p', self.vhost, 'guest',
+                              '.*', '.*', '.*'],
+                       check=True, capture_output=True)
+
+    # Configuration.
+
+    def config(self, name, host=None, guard=False, extra=''):
+        """Write the nova.conf of one process; returns its path.
+
+        :param name: the process, or the machine of a nova-compute; its
+            state (and so a nova-compute's node identity) lives in a
+            directory of that name.
+        :param host: its ``[DEFAULT] host``, by default ``name``.
+        """
+        state = self.state_dir(name)
+        path = os.path.join(state, 'nova.conf')
+        values = {
+            'name': name, 'host': host or name, 'state': state,
+            'transport': backends.rabbit_url(self.vhost),
+            'cell': self.db_url('cell1'), 'api': self.db_url('api'),
+            'placement': self.placement_url,
+            'keystone': self.keystone_url,
+            'fakes': self.fakes_url,
+            'api_paste': self.api_paste_ini,
+        }
+        with open(path, 'w') as f:
+            f.write(NOVA_CONF % values)
+            f.write((WHOLE_CLOUD_CONF if self.api else PLACEMENT_NOAUTH)
+                    % values)
+            f.write(extra)
+            if guard:
+                f.write(GUARD_LINES)
+        return path
+
     # Services.
 
     def _nova_manage(self, *args):
@@ -321,28 +382,6 @@ class NovaProcesses(fixtures.Fixture):
             '--bootstrap-region-id', 'RegionOne'])
         self.identity = Identity(url)
         self.identity.create_service_user()
-        return url
-
-    def _start_placement(self):
-        """Sync placement's database and serve its API; returns its URL."""
-        state = self.state_dir('placement')
-        conf = os.path.join(state, 'placement.conf')
-        with open(conf, 'w') as f:
-            f.write('[placement_database]\nconnection = %s\n'
-                    % self.db_url('placement'))
-            if self.api:
-                f.write('[api]\nauth_strategy = keystone\n'
-                        '[keystone_authtoken]\nwww_authenticate_uri = '
-                        '%(k)s/v3\n' % {'k': self.keystone_url})
-                f.write(KEYSTONE_AUTH % {'keystone': self.keystone_url})
-            else:
-                f.write('[api]\nauth_strategy = noauth2\n')
-        self.run([_bin('placement-manage'), '--config-file', conf, 'db',
-                  'sync'])
-        url = self._serve('placement', 'placement.wsgi.api:application',
-                          env={'OS_PLACEMENT_CONFIG_DIR': state})
-        if self.api:
-            self.identity.create_endpoint('placement', url)
         return url
 
     def _map_cells(self):
@@ -406,41 +445,12 @@ class NovaProcesses(fixtures.Fixture):
 
     # What the tests look at.
 
-    def logs(self):
-        """All process logs, for a failing test's details."""
-        out = []
-        for root, _dirs, files in os.walk(self.workdir):
-            for f in sorted(files):
-                if f.endswith(('.log', '.out')):
-                    with open(os.path.join(root, f), errors='replace') as fh:
-                        out.append('==> %s <==\n%s' % (f, fh.read()[-20000:]))
-        return '\n'.join(out)
-
-    def log_of(self, name):
-        """The log file and console output of one process."""
-        text = []
-        for f in (name + '.log', name + '.out'):
-            path = os.path.join(self.workdir, name, f)
-            if os.path.exists(path):
-                with open(path, errors='replace') as fh:
-                    text.append(fh.read())
-        return '\n'.join(text)
-
     def compute_nodes(self):
         """(host, hypervisor_hostname, deleted) of every compute node row."""
         with self.engine.connect() as conn:
             return sorted(tuple(r) for r in conn.execute(sqlalchemy.text(
                 'SELECT host, hypervisor_hostname, deleted '
                 'FROM compute_nodes')))
-
-    def wait_for(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.5)
-        raise AssertionError('timed out after %ss waiting for %s'
-                             % (timeout, what))
 
 
 class Identity:
