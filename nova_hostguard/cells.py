@@ -61,14 +61,30 @@ def targets(conf, all_cells):
             '[api_database] connection is not set in %s' %
             (', '.join(conf.config_file) or 'any configuration file'))
     from nova import context as nova_context
+    from nova import objects
+
+    _configure_api_database(conf)
+    mappings = objects.CellMappingList.get_all(
+        nova_context.get_admin_context())
+    return [Cell(m.name, m.uuid, m.database_connection) for m in mappings]
+
+
+_api_database = []
+
+
+def _configure_api_database(conf):
+    """Point nova's API database access at ``conf``, once per process.
+
+    nova's enginefacade can be configured only before its first use.
+    """
+    if _api_database:
+        return
     from nova.db.api import api as api_db_api
     from nova import objects
 
     objects.register_all()
     api_db_api.configure(conf)
-    mappings = objects.CellMappingList.get_all(
-        nova_context.get_admin_context())
-    return [Cell(m.name, m.uuid, m.database_connection) for m in mappings]
+    _api_database.append(conf)
 
 
 def engine(cell):

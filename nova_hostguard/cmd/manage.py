@@ -10,48 +10,57 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""``nova-hostguard-manage``: nova-hostguard's schema, cell by cell.
+"""``nova-hostguard-manage``: schema, audit and repair, cell by cell.
 
 Reads nova's own configuration, like ``nova-manage``::
 
-    nova-hostguard-manage --config-file /etc/nova/nova.conf db sync
-    nova-hostguard-manage --config-file /etc/nova/nova.conf db sync --all-cells
+    nova-hostguard-manage --config-file /etc/nova/nova.conf db sync \
+        [--all-cells]
     nova-hostguard-manage --config-file /etc/nova/nova.conf db version
     nova-hostguard-manage --config-file /etc/nova/nova.conf db remove
+    nova-hostguard-manage --config-file /etc/nova/nova.conf audit \
+        [--all-cells] [--format table|json]
+    nova-hostguard-manage --config-file /etc/nova/nova.conf repair \
+        --hypervisor NAME --owner HOST [--apply] [--all-cells]
 
-Exit status: 0 done (or nothing to do), 1 refused (a hypervisor already has
-more than one live owner), 2 bad usage or configuration, 3 a database could
+Exit status: 0 done, nothing to do, or (audit) clean; 1 refused (db sync:
+a hypervisor already has more than one live owner; repair: not safe) or
+(audit) problems found; 2 bad usage or configuration; 3 a database could
 not be reached or changed.
 """
 
+import json
 import sys
 
 from oslo_config import cfg
-from oslo_db import exception as db_exc
-from oslo_log import log as logging
-import sqlalchemy as sa
 
+from nova_hostguard import audit as audits
 from nova_hostguard import cells
+from nova_hostguard.cmd import common
 from nova_hostguard.db import migration
 from nova_hostguard.db import splits as db_splits
+from nova_hostguard import repair as repairs
 
 CONF = cfg.CONF
-LOG = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_DATABASE = 3
 
-DB_ERRORS = (db_exc.DBError, sa.exc.SQLAlchemyError)
+DB_ERRORS = common.DB_ERRORS
+_reason = common.reason
 
 SPLIT_ADVICE = (
     'Each of these hypervisors is split (nova bug 1419785): nova counts '
     'two hosts where there is one. For each, decide which host really '
     'manages the hypervisor, then retire the other host\'s compute node '
-    'record: move or delete that host\'s instances, then delete its '
-    'compute service ("openstack compute service delete <id>"), which '
-    'soft-deletes its compute node records. Then run this command again.')
+    'record: "nova-hostguard-manage repair --hypervisor NAME --owner HOST" '
+    'moves that host\'s instances to the owner and retires the record in '
+    'one transaction (a dry run first); or move or delete them yourself '
+    'and delete its compute service ("openstack compute service delete '
+    '<id>"), which soft-deletes its compute node records. Then run this '
+    'command again.')
 
 
 def out(text=''):
@@ -78,10 +87,10 @@ def _splits_report(found):
 class DbCommands:
     """nova-hostguard's schema in nova's cell databases."""
 
-    def sync(self, all_cells):
+    def sync(self, args):
         """Add the unique constraint; refuse if any hypervisor is split."""
         head = migration.head_revision()
-        targets = cells.targets(CONF, all_cells)
+        targets = cells.targets(CONF, args.all_cells)
         pending, found = [], []
         for cell in targets:
             engine = cells.engine(cell)
@@ -136,11 +145,11 @@ class DbCommands:
             'no cell was changed'), file=sys.stderr)
         return EXIT_DATABASE
 
-    def version(self, all_cells):
+    def version(self, args):
         """Print the applied revision of each cell."""
         head = migration.head_revision()
         status = EXIT_OK
-        for cell in cells.targets(CONF, all_cells):
+        for cell in cells.targets(CONF, args.all_cells):
             try:
                 current = migration.current_revision(cells.engine(cell))
             except DB_ERRORS as e:
@@ -157,9 +166,9 @@ class DbCommands:
             out('%s: %s' % (cells.describe(cell), state))
         return status
 
-    def remove(self, all_cells):
+    def remove(self, args):
         """Remove nova-hostguard's schema, leaving nova's as nova made it."""
-        for cell in cells.targets(CONF, all_cells):
+        for cell in cells.targets(CONF, args.all_cells):
             engine = cells.engine(cell)
             try:
                 current = migration.current_revision(engine)
@@ -174,14 +183,158 @@ class DbCommands:
         return EXIT_OK
 
 
-def _reason(error):
-    """The database's own words, without SQLAlchemy's background links."""
-    inner = getattr(error, 'inner_exception', None) or error
-    orig = getattr(inner, 'orig', None)
-    return str(orig if orig is not None else inner).splitlines()[0]
+class AuditCommand:
+    """Find split hypervisors, partitioned instances, orphan records."""
+
+    def audit(self, args):
+        """Audit the cells; exit 0 when clean, 1 when anything is found."""
+        targets = cells.targets(CONF, args.all_cells)
+        report = audits.Report([cells.describe(c) for c in targets])
+        nodes_by_cell = []
+        for cell in targets:
+            engine = cells.engine(cell)
+            try:
+                with engine.connect() as conn:
+                    nodes_by_cell.append((cells.describe(cell),
+                                          audits.audit_cell(
+                                              conn, cells.describe(cell),
+                                              report)))
+            except DB_ERRORS as e:
+                err('%s: cannot read the database: %s'
+                    % (cells.describe(cell), _reason(e)))
+                return EXIT_DATABASE
+            finally:
+                engine.dispose()
+        audits.cross_cell(nodes_by_cell, report)
+        if args.format == 'json':
+            out(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        else:
+            for line in audits.render(report):
+                out(line)
+        return EXIT_OK if report.clean else EXIT_REFUSED
 
 
-CATEGORIES = {'db': DbCommands}
+class RepairCommand:
+    """Give a split hypervisor one owner again (dry run by default)."""
+
+    def repair(self, args):
+        """Plan the repair; apply it with --apply."""
+        found, not_owner = [], None
+        for cell in cells.targets(CONF, args.all_cells):
+            engine = cells.engine(cell)
+            try:
+                with engine.connect() as conn:
+                    the_plan = repairs.plan(
+                        conn, args.hypervisor, args.owner,
+                        CONF.service_down_time, placement_allocations())
+                found.append((cell, engine, the_plan))
+            except repairs.NotOwner as e:
+                not_owner = (cell, e.reasons)   # maybe another cell's
+            except repairs.Unsafe as e:
+                return self._refused(cell, e.reasons)
+            except DB_ERRORS as e:
+                err('%s: cannot read the database: %s. Nothing was changed.'
+                    % (cells.describe(cell), _reason(e)))
+                return EXIT_DATABASE
+        if not found and not_owner and not args.all_cells:
+            return self._refused(*not_owner)
+        if len(found) != 1:
+            err('hypervisor %r with a live record of host %r is in %s; '
+                'repair one cell at a time (without --all-cells, with that '
+                'cell\'s [database] connection). Nothing was changed.' % (
+                    args.hypervisor, args.owner, ', '.join(
+                        cells.describe(c) for c, _e, _p in found) or
+                    'no cell'))
+            return EXIT_REFUSED
+        cell, engine, the_plan = found[0]
+        out('Repair of hypervisor %r in %s: owner %r (compute node %s).'
+            % (args.hypervisor, cells.describe(cell), args.owner,
+               the_plan.owner.uuid))
+        if the_plan.empty:
+            out('Nothing to repair: no other host holds a record of it or '
+                'instances on it.')
+            return EXIT_OK
+        for line in the_plan.changes():
+            out('  ' + line)
+        if not args.apply:
+            out('Dry run: nothing was changed. Run again with --apply to '
+                'make these changes, in one transaction.')
+            return EXIT_OK
+        try:
+            with engine.connect() as conn:
+                applied = repairs.apply(
+                    conn, args.hypervisor, args.owner,
+                    CONF.service_down_time, placement_allocations())
+                dialect = conn.dialect
+        except repairs.Unsafe as e:
+            return self._refused(cell, e.reasons)
+        except DB_ERRORS as e:
+            err('%s: the repair failed and was rolled back: %s'
+                % (cells.describe(cell), _reason(e)))
+            return EXIT_DATABASE
+        out('Applied, in one transaction.')
+        self._afterwards(applied, dialect)
+        return EXIT_OK
+
+    def _refused(self, cell, reasons):
+        err('%s: refusing to repair; nothing was changed:' %
+            cells.describe(cell))
+        for reason in reasons:
+            print('  ' + reason, file=sys.stderr)
+        return EXIT_REFUSED
+
+    def _afterwards(self, applied, dialect):
+        out('')
+        out('Placement, now: the moved instances still have allocations '
+            'against the retired records\' resource providers. Move them '
+            'to the owner\'s, then delete those providers:')
+        for move in applied.moves:
+            out('  nova-manage placement heal_allocations --instance %s '
+                '--force' % move.uuid)
+        for node in applied.stale:
+            out('  openstack resource provider delete %s' % node.uuid)
+        hosts = sorted({n.host for n in applied.stale} |
+                       {m.host for m in applied.moves})
+        out('Then delete the compute service of %s ("openstack compute '
+            'service delete <id>") once nothing runs there.' % ', '.join(
+                repr(h) for h in hosts))
+        out('')
+        out('To undo, on the cell database (remove the unique constraint '
+            'first, "db remove": undoing recreates the split, which it '
+            'refuses):')
+        for statement in applied.undo(dialect):
+            out('  ' + statement)
+
+
+def placement_allocations():
+    """The consumers of a resource provider's allocations, from placement.
+
+    Through nova's own placement client and ``[placement]`` options; built
+    on first use, so that a repair that retires nothing needs no placement.
+    """
+    client = []
+
+    def allocations(rp_uuid):
+        if not client:
+            from nova.scheduler.client import report
+            client.append(report.SchedulerReportClient())
+        response = client[0].get('/resource_providers/%s/allocations'
+                                 % rp_uuid, version='1.0')
+        if response.status_code == 404:
+            return []
+        if response.status_code != 200:
+            raise RuntimeError('placement answered %s' % response.status_code)
+        return list(response.json()['allocations'])
+    return allocations
+
+
+ACTIONS = {
+    'sync': DbCommands().sync,
+    'version': DbCommands().version,
+    'remove': DbCommands().remove,
+    'audit': AuditCommand().audit,
+    'repair': RepairCommand().repair,
+}
 
 ALL_CELLS_HELP = ('Work on every cell database mapped in the API database '
                   '([api_database] connection), cell0 included, instead of '
@@ -199,64 +352,46 @@ def add_command_parsers(subparsers):
                             help=ALL_CELLS_HELP)
         parser.set_defaults(action_fn=name)
 
+    parser = subparsers.add_parser('audit', help=AuditCommand.__doc__)
+    parser.add_argument('--all-cells', action='store_true',
+                        help=ALL_CELLS_HELP)
+    parser.add_argument('--format', choices=('table', 'json'),
+                        default='table', help='table for people (default), '
+                        'json for scripts')
+    parser.set_defaults(action_fn='audit')
+
+    parser = subparsers.add_parser('repair', help=RepairCommand.__doc__)
+    parser.add_argument('--hypervisor', required=True,
+                        help='the hypervisor_hostname of the split hypervisor')
+    parser.add_argument('--owner', required=True,
+                        help='the host that really manages it')
+    parser.add_argument('--apply', action='store_true',
+                        help='make the changes (default: print them only)')
+    parser.add_argument('--all-cells', action='store_true',
+                        help='find the hypervisor\'s cell among every cell '
+                        'mapped in the API database')
+    parser.set_defaults(action_fn='repair')
+
 
 category_opt = cfg.SubCommandOpt('category', title='Commands',
                                  handler=add_command_parsers)
 
 
-def _parse_configuration():
-    """Read nova.conf as nova's binaries do; a message if it cannot be."""
-    from nova import monkey_patch
-
-    try:
-        # nova's own first step: choose the concurrency mode (reading
-        # nova.conf) before anything may import eventlet.
-        monkey_patch.patch(backend='threading')
-        import nova.conf  # noqa: F401  (nova's [database] options)
-        from oslo_messaging import opts as messaging_opts
-
-        # [DEFAULT] transport_url: nova's cell mappings may be templates
-        # that refer to it.
-        for group, opts in messaging_opts.list_opts():
-            if group is None:
-                CONF.register_opts(opts)
-        CONF.register_cli_opt(category_opt)
-        logging.register_options(CONF)
-        CONF(sys.argv[1:], project='nova', prog='nova-hostguard-manage')
-    except cfg.Error as e:
-        return str(e)
-    except SystemExit as e:
-        # --help; argparse after printing its usage; a bad [hostguard] option.
-        if not e.code:
-            raise
-        return e.code if isinstance(e.code, str) else ''
-    return None
-
-
-def setup_logging():
-    """Warnings and errors on stderr; stdout is the command's own output."""
-    CONF.set_default('use_stderr', True)
-    logging.set_defaults(default_log_levels=(
-        logging.get_default_log_levels() + ['alembic=WARN']))
-    logging.setup(CONF, 'nova-hostguard')
-
-
 def main():
-    problem = _parse_configuration()
+    problem = common.parse_nova_configuration(
+        CONF, 'nova-hostguard-manage', [category_opt])
     if problem is not None:
         if problem:
             err(problem)
         return EXIT_USAGE
-    setup_logging()
-    command = CATEGORIES[CONF.category.name]()
+    common.setup_logging(CONF)
     try:
-        return getattr(command, CONF.category.action_fn)(
-            all_cells=CONF.category.all_cells)
+        return ACTIONS[CONF.category.action_fn](CONF.category)
     except cells.ConfigurationError as e:
         err(str(e))
         return EXIT_USAGE
     except DB_ERRORS as e:
-        err('cannot read the API database: %s' % _reason(e))
+        err('database error: %s' % _reason(e))
         return EXIT_DATABASE
 
 

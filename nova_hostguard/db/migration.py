@@ -68,3 +68,26 @@ def remove(engine):
         conn.commit()
     with engine.begin() as conn:
         sa.Table(VERSION_TABLE, sa.MetaData()).drop(conn, checkfirst=True)
+
+
+#: The unique index of the first revision, named in oslo.db's convention.
+INDEX = 'uniq_compute_nodes0hypervisor_hostname0deleted'
+
+
+def constraint_present(engine):
+    """Whether the unique constraint is really in place (not only recorded).
+
+    The index must exist, be unique, and on MySQL/MariaDB the column must
+    compare exactly (a binary collation), as the migration leaves it.
+    """
+    inspector = sa.inspect(engine)
+    index = [i for i in inspector.get_indexes('compute_nodes')
+             if i['name'] == INDEX]
+    if not (index and index[0]['unique'] and index[0]['column_names'] ==
+            ['hypervisor_hostname', 'deleted']):
+        return False
+    if engine.dialect.name == 'mysql':
+        column = [c for c in inspector.get_columns('compute_nodes')
+                  if c['name'] == 'hypervisor_hostname'][0]
+        return str(column['type'].collation or '').endswith('_bin')
+    return True

@@ -51,12 +51,19 @@ def split_hypervisors(connection):
     :returns: a list of :class:`Split`, sorted by name, nodes sorted by
         host then uuid.
     """
-    rows = connection.execute(_candidates_query()).all()
-    by_name = sorted(rows, key=lambda r: r.hypervisor_hostname)
+    return group_splits(connection.execute(_candidates_query()).all())
+
+
+def group_splits(rows):
+    """Group ``(hypervisor_hostname, host, uuid)`` rows by exact name.
+
+    :returns: a :class:`Split` for every name of more than one row.
+    """
+    by_name = sorted(rows, key=lambda r: r[0])
     splits = []
-    for name, group in itertools.groupby(
-            by_name, key=lambda r: r.hypervisor_hostname):
-        nodes = sorted(Node(r.host or '', r.uuid or '') for r in group)
+    for name, group in itertools.groupby(by_name, key=lambda r: r[0]):
+        nodes = sorted(Node(host or '', uuid or '')
+                       for _name, host, uuid in group)
         if len(nodes) > 1:
             splits.append(Split(name, nodes))
     return splits

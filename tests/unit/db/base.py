@@ -12,8 +12,17 @@
 
 """Tests against nova's real schema on SQLite, MariaDB and PostgreSQL."""
 
+import datetime
+import os
+import subprocess
+import sys
+import uuid
+
+import fixtures
+import sqlalchemy as sa
 import testscenarios
 import testtools
+import testtools.content
 
 from tests import backends
 from tests import databases
@@ -54,3 +63,60 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
         node = self.new_compute_node(host, hypervisor_hostname, **fields)
         node.create()
         return node
+
+    # Rows nova-hostguard's operator tools look at, written the way nova's
+    # schema holds them.
+
+    def insert(self, table, **values):
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.table(table, *map(sa.column, values)).insert()
+                         .values(**values))
+
+    def add_service(self, host, heartbeat_age=0, forced_down=False):
+        now = datetime.datetime.utcnow()
+        self.insert('services', host=host, binary='nova-compute',
+                    topic='compute', report_count=1, disabled=False,
+                    forced_down=forced_down, deleted=0, version=70,
+                    uuid=str(uuid.uuid4()), created_at=now,
+                    updated_at=now - datetime.timedelta(
+                        seconds=heartbeat_age))
+
+    def add_instance(self, host, node, compute_id=None, task_state=None,
+                     instance_uuid=None):
+        instance_uuid = instance_uuid or str(uuid.uuid4())
+        self.insert('instances', uuid=instance_uuid, host=host, node=node,
+                    compute_id=compute_id, task_state=task_state,
+                    vm_state='active', deleted=0, project_id='p',
+                    user_id='u', created_at=datetime.datetime.utcnow())
+        return instance_uuid
+
+    def add_migration(self, instance_uuid, source, dest, status,
+                      migration_type='evacuation'):
+        self.insert('migrations', instance_uuid=instance_uuid,
+                    source_compute=source, dest_compute=dest, status=status,
+                    migration_type=migration_type, deleted=0,
+                    created_at=datetime.datetime.utcnow())
+
+    def tables(self, *names):
+        """Every row of each table: for "nothing changed"."""
+        return {name: self.db.rows(name) for name in names}
+
+
+class CommandTestCase(BackendTestCase):
+    """Runs nova-hostguard's installed commands in processes of their own."""
+
+    def command(self, program, *args, conf=None):
+        if conf is None:
+            conf = '[database]\nconnection = %s\n' % self.db.url
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'nova.conf')
+        with open(path, 'w') as f:
+            f.write(conf)
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), program),
+             '--config-file', path] + list(args),
+            capture_output=True, text=True, timeout=300)
+        self.addDetail('%s %s output' % (program, ' '.join(args)),
+                       testtools.content.text_content(
+                           result.stdout + result.stderr))
+        return result

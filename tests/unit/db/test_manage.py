@@ -21,9 +21,7 @@ import os
 import subprocess
 import sys
 
-import fixtures
 import sqlalchemy as sa
-import testtools.content
 
 from nova_hostguard.db import migration
 from tests import databases
@@ -34,22 +32,10 @@ MANAGE = os.path.join(os.path.dirname(sys.executable),
 HEAD = migration.head_revision()
 
 
-class ManageTestCase(base.BackendTestCase):
+class ManageTestCase(base.CommandTestCase):
 
     def manage(self, *args, conf=None):
-        if conf is None:
-            conf = '[database]\nconnection = %s\n' % self.db.url
-        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
-                            'nova.conf')
-        with open(path, 'w') as f:
-            f.write(conf)
-        result = subprocess.run(
-            [MANAGE, '--config-file', path] + list(args),
-            capture_output=True, text=True, timeout=300)
-        self.addDetail('%s output' % ' '.join(args),
-                       testtools.content.text_content(
-                           result.stdout + result.stderr))
-        return result
+        return self.command('nova-hostguard-manage', *args, conf=conf)
 
     def snapshot(self, db):
         return databases.schema_dump(db.engine), db.rows('compute_nodes')

@@ -1,0 +1,74 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What nova-hostguard's commands share: reading nova.conf, errors."""
+
+import sys
+
+from oslo_config import cfg
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
+import sqlalchemy as sa
+
+#: Errors that mean a database could not be read or changed.
+DB_ERRORS = (db_exc.DBError, sa.exc.SQLAlchemyError)
+
+
+def parse_nova_configuration(conf, prog, cli_opts=()):
+    """Read nova.conf as nova's binaries do (``conf`` is nova's CONF).
+
+    :returns: None, or what was wrong with the command line or the
+        configuration (empty when argparse already printed it).
+    """
+    from nova import monkey_patch
+
+    try:
+        # nova's own first step: choose the concurrency mode (reading
+        # nova.conf) before anything may import eventlet.
+        monkey_patch.patch(backend='threading')
+        from nova import config as nova_config
+        from oslo_messaging import opts as messaging_opts
+
+        # [DEFAULT] transport_url: nova's cell mappings may be templates
+        # that refer to it.
+        for group, opts in messaging_opts.list_opts():
+            if group is None:
+                conf.register_opts(opts)
+        for opt in cli_opts:
+            conf.register_cli_opt(opt)
+        # As every nova command: log and library (osprofiler, oslo.db)
+        # options, then nova.conf; no RPC, no database set up yet.
+        nova_config.parse_args(sys.argv, configure_db=False,
+                               init_rpc=False, prog=prog)
+    except cfg.Error as e:
+        return str(e)
+    except SystemExit as e:
+        # --help; argparse after printing its usage; a bad [hostguard] option.
+        if not e.code:
+            raise
+        return e.code if isinstance(e.code, str) else ''
+    return None
+
+
+def setup_logging(conf):
+    """Warnings and errors on stderr; stdout is the command's own output."""
+    conf.set_default('use_stderr', True)
+    logging.set_defaults(default_log_levels=(
+        logging.get_default_log_levels() + ['alembic=WARN']))
+    logging.setup(conf, 'nova-hostguard')
+
+
+def reason(error):
+    """The database's own words, without SQLAlchemy's background links."""
+    inner = getattr(error, 'inner_exception', None) or error
+    orig = getattr(inner, 'orig', None)
+    return str(orig if orig is not None else inner).splitlines()[0]

@@ -1,0 +1,147 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``nova-hostguard-status upgrade check``, like ``nova-status``.
+
+Reads nova's configuration and answers, with oslo.upgradecheck's codes
+(0 success, 1 warning, 2 failure, 255 error): is the unique constraint in
+every cell, does any hypervisor have more than one live owner, and is the
+guard switched on in the configuration read.
+"""
+
+import sys
+
+from oslo_config import cfg
+from oslo_upgradecheck import upgradecheck
+
+from nova_hostguard import audit as audits
+from nova_hostguard import cells
+from nova_hostguard.cmd import common
+from nova_hostguard import conf as hostguard_conf
+from nova_hostguard.db import migration
+from nova_hostguard.db import splits as db_splits
+
+CONF = cfg.CONF
+Code = upgradecheck.Code
+Result = upgradecheck.Result
+
+
+class Checks(upgradecheck.UpgradeCommands):
+    """nova-hostguard's upgrade checks."""
+
+    _targets = None
+
+    def _cells(self):
+        """Every cell if the API database is configured, else [database]."""
+        if self._targets is None:
+            self._targets = cells.targets(
+                CONF, bool(CONF.api_database.connection))
+        return self._targets
+
+    def _each_cell(self, read):
+        """``read(engine)`` in every cell.
+
+        :returns: ``([(cell, value)], None)``, or ``(None, Result)`` with
+            the failure that stopped it.
+        """
+        try:
+            targets = self._cells()
+        except cells.ConfigurationError as e:
+            return None, Result(Code.FAILURE, str(e))
+        found = []
+        for cell in targets:
+            engine = cells.engine(cell)
+            try:
+                found.append((cells.describe(cell), read(engine)))
+            except common.DB_ERRORS as e:
+                return None, Result(Code.FAILURE, '%s: cannot read the '
+                                    'database: %s' % (cells.describe(cell),
+                                                      common.reason(e)))
+            finally:
+                engine.dispose()
+        return found, None
+
+    def _check_constraint(self):
+        found, failure = self._each_cell(migration.constraint_present)
+        if failure:
+            return failure
+        missing = [cell for cell, present in found if not present]
+        if missing:
+            return Result(Code.WARNING, (
+                'The unique constraint is missing in %s: two nova-compute '
+                'services starting at once could both pass the guard\'s '
+                'check. Run "nova-hostguard-manage db sync --all-cells".')
+                % ', '.join(missing))
+        return Result(Code.SUCCESS)
+
+    def _check_split_hypervisors(self):
+        def live_nodes(engine):
+            with engine.connect() as conn:
+                return audits.live_nodes(conn)
+        found, failure = self._each_cell(live_nodes)
+        if failure:
+            return failure
+        report = audits.Report([cell for cell, _nodes in found])
+        for cell, nodes in found:
+            report.splits.extend(
+                audits.Split(cell, s.hypervisor_hostname, s.nodes)
+                for s in db_splits.group_splits(nodes))
+        audits.cross_cell(found, report)
+        if report.clean:
+            return Result(Code.SUCCESS)
+        names = [s.hypervisor_hostname for s in report.splits] + [
+            c.hypervisor_hostname for c in report.cross_cell]
+        return Result(Code.FAILURE, (
+            '%d hypervisor(s) have more than one live owner: %s. Resolve '
+            'them ("nova-hostguard-manage audit" lists them, "repair" '
+            'undoes a split) before applying the constraint.') % (
+                len(names), ', '.join(audits.safe(n) for n in names)))
+
+    def _check_guard_enabled(self):
+        groups = [g for g in CONF.config_source
+                  if CONF[g].driver == 'hostguard']
+        if not groups:
+            return Result(Code.WARNING, (
+                'The guard is not switched on in %s: nova services reading '
+                'it run unguarded. Add "config_source = hostguard" to '
+                '[DEFAULT] and "driver = hostguard" to [hostguard].') % (
+                    ', '.join(CONF.config_file) or 'the configuration'))
+        if CONF[groups[0]].mode == hostguard_conf.MODE_WARN:
+            return Result(Code.WARNING, (
+                '[%s] mode = warn: a second host for a hypervisor is only '
+                'logged, not refused.') % groups[0])
+        return Result(Code.SUCCESS)
+
+    _upgrade_checks = (
+        ('Unique hypervisor constraint in every cell', _check_constraint),
+        ('No hypervisor with more than one live owner',
+         _check_split_hypervisors),
+        ('Guard switched on', _check_guard_enabled),
+    )
+
+
+def main():
+    checks = Checks()
+    upgradecheck.register_cli_options(CONF, checks)
+    problem = common.parse_nova_configuration(CONF, 'nova-hostguard-status')
+    if problem is not None:
+        if problem:
+            print('nova-hostguard-status: %s' % problem, file=sys.stderr)
+        return 2
+    common.setup_logging(CONF)
+    # upgradecheck.main() would set this; check() reads --json from it.
+    upgradecheck.CONF = CONF
+    return upgradecheck.run(CONF)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,244 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Undo a split hypervisor: one owner again, its instances home.
+
+For a hypervisor and the host that really manages it (the owner): every
+live instance on that hypervisor under another host moves to the owner
+(``host`` and ``compute_id``), and every live compute node record of the
+hypervisor held by another host is retired (soft-deleted, as nova does).
+Both in one transaction of the cell database.
+
+It refuses, changing nothing, when that is not safe: the owner has no
+record of the hypervisor or no live nova-compute service; an instance to
+move is busy (a task in progress) or part of a migration or evacuation
+that has not finished; a retired record's placement resource provider
+holds allocations other than those of the instances moved (or placement
+cannot be asked). The plan is built again, with the rows locked, inside
+the transaction that applies it.
+"""
+
+import collections
+import datetime
+
+import sqlalchemy as sa
+
+from nova_hostguard import ownership
+
+#: Migration statuses after which nothing is in flight.
+FINISHED_MIGRATIONS = ('confirmed', 'reverted', 'error', 'failed',
+                       'completed', 'done', 'cancelled')
+
+Node = collections.namedtuple('Node', ['id', 'host', 'uuid'])
+Move = collections.namedtuple('Move', ['uuid', 'host', 'compute_id',
+                                       'task_state'])
+
+
+class Unsafe(Exception):
+    """The repair would not be safe; nothing was changed."""
+
+    def __init__(self, reasons):
+        super().__init__('; '.join(reasons))
+        self.reasons = reasons
+
+
+class NotOwner(Unsafe):
+    """The owner has no live record of the hypervisor (in this cell)."""
+
+
+class Plan:
+    """What a repair changes, and how to undo it."""
+
+    def __init__(self, hypervisor, owner, stale, moves):
+        self.hypervisor = hypervisor
+        self.owner = owner
+        self.stale = stale
+        self.moves = moves
+
+    @property
+    def empty(self):
+        return not (self.stale or self.moves)
+
+    def changes(self):
+        lines = ['move instance %s from host %r to %r (compute_id %s -> %s)'
+                 % (m.uuid, m.host, self.owner.host, m.compute_id,
+                    self.owner.id) for m in self.moves]
+        lines.extend('retire compute node record %s of host %r '
+                     '(soft-delete)' % (n.uuid, n.host) for n in self.stale)
+        return lines
+
+    def undo(self, dialect):
+        """SQL statements that put every changed row back."""
+        def literal(statement):
+            return str(statement.compile(
+                dialect=dialect, compile_kwargs={'literal_binds': True}))
+        statements = [literal(sa.update(INSTANCES).where(
+            INSTANCES.c.uuid == m.uuid).values(
+                host=m.host, compute_id=m.compute_id)) for m in self.moves]
+        statements.extend(literal(sa.update(COMPUTE_NODES).where(
+            COMPUTE_NODES.c.id == n.id).values(deleted=0, deleted_at=None))
+            for n in self.stale)
+        return [s + ';' for s in statements]
+
+
+# Typed, so that the undo statements can be written out with literals.
+COMPUTE_NODES = sa.table(
+    'compute_nodes', sa.column('id', sa.Integer),
+    sa.column('host', sa.String), sa.column('uuid', sa.String),
+    sa.column('hypervisor_hostname', sa.String),
+    sa.column('deleted', sa.Integer), sa.column('deleted_at', sa.DateTime))
+INSTANCES = sa.table(
+    'instances', sa.column('uuid', sa.String), sa.column('host', sa.String),
+    sa.column('node', sa.String), sa.column('compute_id', sa.BigInteger),
+    sa.column('task_state', sa.String), sa.column('deleted', sa.Integer),
+    sa.column('updated_at', sa.DateTime))
+SERVICES = sa.table(
+    'services', sa.column('host'), sa.column('binary'), sa.column('deleted'),
+    sa.column('forced_down'), sa.column('updated_at'),
+    sa.column('created_at'), sa.column('last_seen_up'))
+MIGRATIONS = sa.table(
+    'migrations', sa.column('id'), sa.column('instance_uuid'),
+    sa.column('status'), sa.column('migration_type'),
+    sa.column('source_compute'), sa.column('dest_compute'),
+    sa.column('deleted'))
+
+
+def plan(connection, hypervisor, owner, service_down_time, allocations,
+         lock=False, now=None):
+    """Work out the repair; raise :class:`Unsafe` if it is not safe.
+
+    :param allocations: ``callable(rp_uuid)`` returning the consumer uuids
+        of a resource provider's allocations (empty if it has none or does
+        not exist); raises if placement cannot be asked.
+    :param lock: lock the rows read (``SELECT ... FOR UPDATE``).
+    """
+    now = now or datetime.datetime.utcnow()
+
+    def select(*columns):
+        query = sa.select(*columns)
+        return query.with_for_update() if lock else query
+
+    cn = COMPUTE_NODES
+    nodes = [Node(*r[:3]) for r in connection.execute(select(
+        cn.c.id, cn.c.host, cn.c.uuid, cn.c.hypervisor_hostname).where(
+            cn.c.deleted == 0, cn.c.hypervisor_hostname == hypervisor))
+        if ownership.same_name(r[3], hypervisor)]
+    owners = [n for n in nodes if n.host == owner]
+    if not owners:
+        raise NotOwner([
+            'host %r has no live compute node record for hypervisor %r '
+            '(its records: %s)' % (owner, hypervisor, ', '.join(
+                '%r' % n.host for n in nodes) or 'none')])
+    stale = sorted(n for n in nodes if n.host != owner)
+
+    i = INSTANCES
+    moves = sorted(Move(*r[:4]) for r in connection.execute(select(
+        i.c.uuid, i.c.host, i.c.compute_id, i.c.task_state, i.c.node).where(
+            i.c.deleted == 0, i.c.node == hypervisor))
+        if r[4] == hypervisor and r[1] != owner)
+
+    reasons = _owner_not_live(connection, owner, service_down_time, now)
+    reasons.extend('instance %s is busy (task_state %s)' % (m.uuid,
+                                                            m.task_state)
+                   for m in moves if m.task_state)
+    reasons.extend(_migrations_in_flight(connection, moves, stale))
+    reasons.extend(_unaccounted_allocations(allocations, stale, moves))
+    if reasons:
+        raise Unsafe(reasons)
+    return Plan(hypervisor, owners[0], stale, moves)
+
+
+def _owner_not_live(connection, owner, service_down_time, now):
+    s = SERVICES
+    rows = [r for r in connection.execute(sa.select(
+        s.c.host, s.c.forced_down, s.c.last_seen_up, s.c.updated_at,
+        s.c.created_at).where(s.c.deleted == 0, s.c.binary == 'nova-compute',
+                              s.c.host == owner)) if r[0] == owner]
+    if not rows:
+        return ['the owner %r has no nova-compute service' % owner]
+    host, forced_down, last_seen_up, updated_at, created_at = rows[0]
+    if forced_down:
+        return ['the nova-compute service of the owner %r is forced down'
+                % owner]
+    heartbeat = last_seen_up or updated_at or created_at
+    if heartbeat is None or (now - heartbeat).total_seconds() > \
+            service_down_time:
+        return ['the nova-compute service of the owner %r is down (last '
+                'heartbeat %s); start it first' % (owner, heartbeat)]
+    return []
+
+
+def _migrations_in_flight(connection, moves, stale):
+    m = MIGRATIONS
+    instances = [move.uuid for move in moves]
+    hosts = sorted({move.host for move in moves} | {n.host for n in stale})
+    if not (instances or hosts):
+        return []
+    involved = sa.or_(m.c.instance_uuid.in_(instances),
+                      m.c.source_compute.in_(hosts),
+                      m.c.dest_compute.in_(hosts))
+    return ['%s %s of instance %s (%r -> %r) is %s' % (
+        r.migration_type or 'migration', r.id, r.instance_uuid,
+        r.source_compute, r.dest_compute, r.status)
+        for r in connection.execute(sa.select(
+            m.c.id, m.c.instance_uuid, m.c.status, m.c.migration_type,
+            m.c.source_compute, m.c.dest_compute).where(
+                m.c.deleted == 0, involved,
+                m.c.status.notin_(FINISHED_MIGRATIONS)).order_by(m.c.id))]
+
+
+def _unaccounted_allocations(allocations, stale, moves):
+    moved = {move.uuid for move in moves}
+    reasons = []
+    for node in stale:
+        try:
+            consumers = set(allocations(node.uuid))
+        except Exception as e:
+            reasons.append('cannot read the allocations of resource '
+                           'provider %s from placement: %s' % (node.uuid, e))
+            continue
+        for consumer in sorted(consumers - moved):
+            reasons.append('resource provider %s (host %r) has allocations '
+                           'of consumer %s, which this repair does not move'
+                           % (node.uuid, node.host, consumer))
+    return reasons
+
+
+def apply(connection, hypervisor, owner, service_down_time, allocations):
+    """Plan again with the rows locked, and apply; one transaction.
+
+    :returns: the :class:`Plan` applied.
+    """
+    with connection.begin():
+        the_plan = plan(connection, hypervisor, owner, service_down_time,
+                        allocations, lock=True)
+        now = datetime.datetime.utcnow()
+        if the_plan.moves:
+            result = connection.execute(sa.update(INSTANCES).where(
+                INSTANCES.c.uuid.in_([m.uuid for m in the_plan.moves]),
+                INSTANCES.c.deleted == 0).values(
+                    host=owner, compute_id=the_plan.owner.id,
+                    updated_at=now))
+            _expect(result.rowcount, len(the_plan.moves), 'instances')
+        if the_plan.stale:
+            result = connection.execute(sa.update(COMPUTE_NODES).where(
+                COMPUTE_NODES.c.id.in_([n.id for n in the_plan.stale]),
+                COMPUTE_NODES.c.deleted == 0).values(
+                    deleted=COMPUTE_NODES.c.id, deleted_at=now))
+            _expect(result.rowcount, len(the_plan.stale), 'compute nodes')
+    return the_plan
+
+
+def _expect(changed, planned, what):
+    if changed != planned:
+        raise RuntimeError('changed %d %s, planned %d; rolled back'
+                           % (changed, what, planned))

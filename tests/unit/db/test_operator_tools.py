@@ -1,0 +1,442 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""audit, upgrade check and repair, run as commands on MariaDB and
+PostgreSQL with nova's real schema.
+
+"Nothing changed" means: every row of instances, compute_nodes, services
+and migrations is as it was before the command.
+"""
+
+import datetime
+import json
+
+import fixtures
+import requests
+import sqlalchemy as sa
+
+from nova_hostguard.db import migration
+from tests import backends
+from tests import databases
+from tests.processes import cloud
+from tests.unit.db import base
+
+SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
+TABLES = ('instances', 'compute_nodes', 'services', 'migrations')
+GUARD = ('[DEFAULT]\nconfig_source = hostguard\n'
+         '[hostguard]\ndriver = hostguard\n')
+
+
+class AuditTest(base.CommandTestCase):
+
+    scenarios = SERVER_BACKENDS
+
+    def audit(self, *args, conf=None):
+        return self.command('nova-hostguard-manage', 'audit', *args,
+                            conf=conf)
+
+    def healthy_cloud(self):
+        """hv2 on hostC with its instance and service: nothing to find."""
+        node = self.create('hostC', 'hv2')
+        self.add_service('hostC')
+        self.add_instance('hostC', 'hv2', node.id)
+        return node
+
+    def test_a_healthy_cloud_is_clean(self):
+        self.healthy_cloud()
+        result = self.audit()
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('Clean.', result.stdout)
+        result = self.audit('--format', 'json')
+        self.assertEqual(0, json.loads(result.stdout)['problems'])
+
+    def seed_problems(self):
+        """Every kind of problem, once, next to a healthy hypervisor."""
+        self.healthy_cloud()
+        a = self.create('hostA', 'hv1')
+        b = self.create('hostB', 'hv1')
+        self.add_service('hostA')
+        self.add_service('hostB')
+        on_a = self.add_instance('hostA', 'hv1', a.id)
+        on_b = self.add_instance('hostB', 'hv1', b.id)
+        # Exact host names: 'HOSTC' is another host than 'hostC'.
+        case = self.add_instance('HOSTC', 'hv2')
+        orphan = self.create('gone\x1b[2J', 'hv3')   # no service
+        return a, b, on_a, on_b, case, orphan
+
+    def test_finds_exactly_the_seeded_problems(self):
+        a, b, on_a, on_b, case, orphan = self.seed_problems()
+        before = self.tables(*TABLES)
+
+        result = self.audit('--format', 'json')
+
+        self.assertEqual(1, result.returncode, result.stderr)
+        found = json.loads(result.stdout)
+        cell = found['cells'][0]
+        self.assertEqual(
+            [{'cell': cell, 'hypervisor_hostname': 'hv1', 'compute_nodes': [
+                {'host': 'hostA', 'uuid': a.uuid},
+                {'host': 'hostB', 'uuid': b.uuid}]}],
+            found['split_hypervisors'])
+        self.assertEqual(sorted([
+            {'cell': cell, 'uuid': on_a, 'host': 'hostA', 'node': 'hv1',
+             'owners': ['hostA', 'hostB']},
+            {'cell': cell, 'uuid': on_b, 'host': 'hostB', 'node': 'hv1',
+             'owners': ['hostA', 'hostB']},
+            {'cell': cell, 'uuid': case, 'host': 'HOSTC', 'node': 'hv2',
+             'owners': ['hostC']}], key=lambda p: (p['node'], p['host'])),
+            sorted(found['partitioned_instances'],
+                   key=lambda p: (p['node'], p['host'])))
+        self.assertEqual(
+            [{'cell': cell, 'host': 'gone\x1b[2J', 'hypervisor_hostname':
+              'hv3', 'uuid': orphan.uuid}],
+            found['compute_nodes_without_service'])
+        self.assertEqual([], found['hypervisors_in_several_cells'])
+        self.assertEqual(5, found['problems'])
+        self.assertEqual(before, self.tables(*TABLES))
+
+    def test_the_table_is_for_people_and_safe_for_terminals(self):
+        self.seed_problems()
+        result = self.audit()
+        self.assertEqual(1, result.returncode)
+        self.assertNotIn('\x1b', result.stdout)
+        self.assertIn(r"host 'gone\x1b[2J', hypervisor 'hv3'", result.stdout)
+        self.assertIn('Hypervisors with more than one live compute node '
+                      'record: 1', result.stdout)
+        self.assertIn('Partitioned instances (on a hypervisor another host '
+                      'owns): 3', result.stdout)
+        self.assertIn('5 problem(s) found.', result.stdout)
+
+    def test_json_round_trips(self):
+        self.seed_problems()
+        text = self.audit('--format', 'json').stdout
+        self.assertEqual(text.strip(), json.dumps(json.loads(text), indent=2,
+                                                  sort_keys=True))
+
+    def test_across_cells(self):
+        cell0 = self.useFixture(databases.NovaCellDatabase(
+            self.backend, bind_nova=False))
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        api.map_cell('cell0', cell0.url)
+        api.map_cell('cell1', self.db.url)
+        self.healthy_cloud()
+        with cell0.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO compute_nodes (host, hypervisor_hostname, uuid, "
+                "vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, "
+                "local_gb_used, hypervisor_type, hypervisor_version, "
+                "cpu_info, deleted) VALUES ('hostZ', 'hv2', 'u-z', 1, 1, 1, "
+                "0, 0, 0, 'fake', 1, '{}', 0)"))
+        result = self.audit('--all-cells', '--format', 'json',
+                            conf='[api_database]\nconnection = %s\n'
+                            % api.url)
+        self.assertEqual(1, result.returncode, result.stderr)
+        found = json.loads(result.stdout)
+        self.assertEqual(['hv2'], [c['hypervisor_hostname'] for c in
+                                   found['hypervisors_in_several_cells']])
+        self.assertEqual(
+            ['hostC', 'hostZ'],
+            sorted(n['host'] for n in
+                   found['hypervisors_in_several_cells'][0]['compute_nodes']))
+        self.assertEqual([], found['split_hypervisors'])
+
+    def test_an_unreachable_database(self):
+        result = self.audit(conf='[database]\nconnection = mysql+pymysql://'
+                            'nova:secret@127.0.0.1:1/nova\n')
+        self.assertEqual(3, result.returncode)
+        self.assertIn('cannot read the database', result.stderr)
+        self.assertNotIn('secret', result.stderr)
+
+
+class UpgradeCheckTest(base.CommandTestCase):
+
+    scenarios = SERVER_BACKENDS
+
+    def check(self, conf_extra=''):
+        result = self.command(
+            'nova-hostguard-status', 'upgrade', 'check', '--json',
+            conf='[database]\nconnection = %s\n%s' % (
+                self.db.url, conf_extra))
+        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
+        return result.returncode, checks
+
+    def test_passes_when_all_is_in_place(self):
+        self.create('hostA', 'hv1')
+        migration.upgrade(self.db.engine)
+        code, checks = self.check(GUARD)
+        self.assertEqual(0, code, checks)
+        self.assertEqual({0}, {c['result'] for c in checks.values()})
+
+    def test_warns_without_the_constraint_or_the_guard(self):
+        code, checks = self.check()
+        self.assertEqual(1, code)
+        constraint = checks['Unique hypervisor constraint in every cell']
+        self.assertEqual(1, constraint['result'])
+        self.assertIn('nova-hostguard-manage db sync --all-cells',
+                      constraint['details'])
+        self.assertEqual(1, checks['Guard switched on']['result'])
+        self.assertEqual(
+            0, checks['No hypervisor with more than one live owner']
+            ['result'])
+
+    def test_warns_in_warn_mode(self):
+        migration.upgrade(self.db.engine)
+        code, checks = self.check(GUARD + 'mode = warn\n')
+        self.assertEqual(1, code)
+        self.assertIn('mode = warn', checks['Guard switched on']['details'])
+
+    def test_fails_with_a_split_hypervisor(self):
+        self.create('hostA', 'hv1')
+        self.create('hostB', 'hv1')
+        code, checks = self.check(GUARD)
+        self.assertEqual(2, code)
+        split = checks['No hypervisor with more than one live owner']
+        self.assertEqual(2, split['result'])
+        self.assertIn("'hv1'", split['details'])
+
+    def test_a_dropped_index_is_not_taken_for_the_constraint(self):
+        migration.upgrade(self.db.engine)
+        with self.db.engine.begin() as conn:
+            if self.backend == 'mysql':
+                conn.execute(sa.text('ALTER TABLE compute_nodes DROP INDEX '
+                                     '%s' % migration.INDEX))
+            else:
+                conn.execute(sa.text('DROP INDEX %s' % migration.INDEX))
+        code, checks = self.check(GUARD)
+        self.assertEqual(1, code)
+
+    def test_every_cell_of_the_api_database(self):
+        cell0 = self.useFixture(databases.NovaCellDatabase(
+            self.backend, bind_nova=False))
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        api.map_cell('cell0', cell0.url)
+        api.map_cell('cell1', self.db.url)
+        migration.upgrade(self.db.engine)
+        result = self.command(
+            'nova-hostguard-status', 'upgrade', 'check', '--json',
+            conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
+        self.assertEqual(1, result.returncode, result.stdout)
+        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
+        self.assertIn('The unique constraint is missing in cell0 (',
+                      checks['Unique hypervisor constraint in every cell']
+                      ['details'])
+        self.assertNotIn('cell1', checks[
+            'Unique hypervisor constraint in every cell']['details'])
+        migration.upgrade(cell0.engine)
+        result = self.command(
+            'nova-hostguard-status', 'upgrade', 'check',
+            conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
+        self.assertEqual(0, result.returncode, result.stdout)
+        self.assertEqual(3, result.stdout.count('Result: Success'))
+
+    def test_fails_when_no_database_is_configured(self):
+        result = self.command('nova-hostguard-status', 'upgrade', 'check',
+                              '--json', conf=GUARD)
+        self.assertEqual(2, result.returncode)
+        self.assertIn('[database] connection is not set',
+                      result.stdout)
+
+    def test_fails_when_a_cell_cannot_be_read(self):
+        result = self.command(
+            'nova-hostguard-status', 'upgrade', 'check', '--json',
+            conf='[database]\nconnection = postgresql+psycopg2://x:y@'
+                 '127.0.0.1:1/nova\n' + GUARD)
+        self.assertEqual(2, result.returncode)
+
+
+class RepairTest(base.CommandTestCase):
+    """hv1 is split: hostA (the owner, running) and hostB (stale)."""
+
+    scenarios = SERVER_BACKENDS
+
+    def setUp(self):
+        super().setUp()
+        backends.require(self, 'mysql')   # placement's own database
+        self.placement = self.useFixture(cloud.Processes(
+            self.useFixture(fixtures.TempDir()).path))
+        self.placement_url = self.placement.start_placement()
+        self.providers = set()
+        self.owner = self.create('hostA', 'hv1')
+        self.stale = self.create('hostB', 'hv1')
+        self.add_service('hostA')
+        self.add_service('hostB')
+        self.on_b = sorted([self.add_instance('hostB', 'hv1', self.stale.id),
+                            self.add_instance('hostB', 'hv1', self.stale.id)])
+        self.on_a = self.add_instance('hostA', 'hv1', self.owner.id)
+        bystander = self.create('hostC', 'hv2')
+        self.add_service('hostC')
+        self.bystander = self.add_instance('hostC', 'hv2', bystander.id)
+
+    def conf(self, placement=None):
+        return ('[database]\nconnection = %s\n[placement]\n'
+                'auth_type = admin_token\nendpoint = %s\ntoken = admin\n'
+                % (self.db.url, placement or self.placement_url))
+
+    def repair(self, *args, placement=None):
+        return self.command('nova-hostguard-manage', 'repair',
+                            '--hypervisor', 'hv1', '--owner', 'hostA',
+                            *args, conf=self.conf(placement))
+
+    def placement_api(self, method, path, body=None):
+        response = requests.request(
+            method, self.placement_url + path, json=body,
+            headers={'X-Auth-Token': 'admin',
+                     'OpenStack-API-Version': 'placement 1.36'})
+        self.assertLess(response.status_code, 300, response.text)
+
+    def allocate(self, consumer, provider):
+        """An allocation of one VCPU, creating the provider if need be."""
+        if provider not in self.providers:
+            self.providers.add(provider)
+            self.placement_api('POST', '/resource_providers', {
+                'name': 'rp-%s' % provider, 'uuid': provider})
+            self.placement_api('PUT', '/resource_providers/%s/inventories'
+                               % provider, {'resource_provider_generation': 0,
+                                            'inventories': {'VCPU': {
+                                                'total': 8}}})
+        self.placement_api('PUT', '/allocations/%s' % consumer, {
+            'allocations': {provider: {'resources': {'VCPU': 1}}},
+            'project_id': 'p', 'user_id': 'u', 'consumer_generation': None})
+
+    def assert_refused(self, result, reason, before):
+        self.assertEqual(1, result.returncode, result.stdout)
+        self.assertIn('refusing to repair; nothing was changed', result.stderr)
+        self.assertIn(reason, result.stderr)
+        self.assertEqual(before, self.tables(*TABLES))
+
+    def test_the_dry_run_changes_nothing(self):
+        before = self.tables(*TABLES)
+        result = self.repair()
+        self.assertEqual(0, result.returncode, result.stderr)
+        for instance in self.on_b:
+            self.assertIn("move instance %s from host 'hostB' to 'hostA' "
+                          "(compute_id %s -> %s)"
+                          % (instance, self.stale.id, self.owner.id),
+                          result.stdout)
+        self.assertIn("retire compute node record %s of host 'hostB'"
+                      % self.stale.uuid, result.stdout)
+        self.assertNotIn(self.on_a, result.stdout)
+        self.assertIn('Dry run: nothing was changed.', result.stdout)
+        self.assertEqual(before, self.tables(*TABLES))
+
+    def test_apply_leaves_one_owner_and_changes_nothing_else(self):
+        for instance in self.on_b:
+            self.allocate(instance, self.stale.uuid)
+        before = self.tables(*TABLES)
+
+        result = self.repair('--apply')
+
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('Applied, in one transaction.', result.stdout)
+        after = self.tables(*TABLES)
+        self.assertEqual(before['services'], after['services'])
+        self.assertEqual(before['migrations'], after['migrations'])
+        with self.db.engine.connect() as conn:
+            owners = conn.execute(sa.text(
+                "SELECT host FROM compute_nodes WHERE deleted = 0 AND "
+                "hypervisor_hostname = 'hv1'")).scalars().all()
+            homes = dict(conn.execute(sa.text(
+                'SELECT uuid, host FROM instances WHERE node = :n'),
+                {'n': 'hv1'}).all())
+            compute_ids = set(conn.execute(sa.text(
+                "SELECT compute_id FROM instances WHERE node = 'hv1'"))
+                .scalars())
+        self.assertEqual(['hostA'], owners)
+        self.assertEqual({'hostA'}, set(homes.values()))
+        self.assertEqual({self.owner.id}, compute_ids)
+        # Only the planned rows changed: the two instances, the record.
+        changed = [r for r in after['instances']
+                   if r not in before['instances']]
+        self.assertEqual(2, len(changed))
+        changed = [r for r in after['compute_nodes']
+                   if r not in before['compute_nodes']]
+        self.assertEqual(1, len(changed))
+        audit = self.command('nova-hostguard-manage', 'audit', '--format',
+                             'json', conf=self.conf())
+        found = json.loads(audit.stdout)
+        self.assertEqual([], found['split_hypervisors'])
+        self.assertEqual([], found['partitioned_instances'])
+        # What placement needs, and how to undo.
+        for instance in self.on_b:
+            self.assertIn('nova-manage placement heal_allocations --instance '
+                          '%s --force' % instance, result.stdout)
+        self.assertIn('openstack resource provider delete %s'
+                      % self.stale.uuid, result.stdout)
+        undo = result.stdout.split('To undo')[1].splitlines()[1:]
+        migration.remove(self.db.engine)   # a no-op here, as documented
+        with self.db.engine.begin() as conn:
+            for statement in undo:
+                conn.execute(sa.text(statement.strip().rstrip(';')))
+
+        def without_updated_at(rows, table):
+            index = sa.inspect(self.db.engine).get_columns(table)
+            position = [c['name'] for c in index].index('updated_at')
+            return sorted((r[:position] + r[position + 1:] for r in rows),
+                          key=repr)
+        undone = self.tables(*TABLES)
+        for table in ('instances', 'compute_nodes'):
+            self.assertEqual(without_updated_at(before[table], table),
+                             without_updated_at(undone[table], table))
+
+    def test_refuses_a_busy_instance(self):
+        self.add_instance('hostB', 'hv1', self.stale.id,
+                          task_state='rebuilding')
+        before = self.tables(*TABLES)
+        self.assert_refused(self.repair('--apply'),
+                            'is busy (task_state rebuilding)', before)
+
+    def test_refuses_an_evacuation_in_progress(self):
+        self.add_migration(self.on_b[0], 'hostB', 'hostA', 'accepted')
+        before = self.tables(*TABLES)
+        self.assert_refused(self.repair('--apply'), 'evacuation', before)
+        self.assertIn('is accepted', self.repair().stderr)
+
+    def test_refuses_when_the_owner_is_not_live(self):
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE services SET updated_at = :t, last_seen_up = :t "
+                "WHERE host = 'hostA'"),
+                {'t': datetime.datetime(2020, 1, 1)})
+        before = self.tables(*TABLES)
+        self.assert_refused(self.repair('--apply'),
+                            "nova-compute service of the owner 'hostA' is "
+                            "down", before)
+
+    def test_refuses_when_the_owner_is_forced_down(self):
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE services SET forced_down = :t "
+                                 "WHERE host = 'hostA'"), {'t': True})
+        before = self.tables(*TABLES)
+        self.assert_refused(self.repair('--apply'), 'is forced down', before)
+
+    def test_refuses_an_owner_that_does_not_own_it(self):
+        before = self.tables(*TABLES)
+        result = self.command('nova-hostguard-manage', 'repair',
+                              '--hypervisor', 'hv1', '--owner', 'hostC',
+                              '--apply', conf=self.conf())
+        self.assert_refused(result, "host 'hostC' has no live compute node "
+                            "record for hypervisor 'hv1'", before)
+
+    def test_refuses_allocations_it_cannot_account_for(self):
+        self.allocate(self.bystander, self.stale.uuid)
+        before = self.tables(*TABLES)
+        self.assert_refused(
+            self.repair('--apply'),
+            'has allocations of consumer %s, which this repair does not '
+            'move' % self.bystander, before)
+
+    def test_refuses_when_placement_cannot_be_asked(self):
+        before = self.tables(*TABLES)
+        self.assert_refused(
+            self.repair('--apply', placement='http://127.0.0.1:9'),
+            'cannot read the allocations of resource provider %s'
+            % self.stale.uuid, before)
