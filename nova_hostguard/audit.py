@@ -59,6 +59,9 @@ services = sa.table(
 #: How many names go into one IN (...) list.
 CHUNK = 500
 
+#: nova's index of instances on (host, node, deleted).
+INSTANCES_BY_HOST_NODE = 'instances_host_node_deleted_idx'
+
 
 class Report:
     """Every finding of an audit; ``clean`` when there are none."""
@@ -134,15 +137,46 @@ def audit_cell(connection, cell, report):
     return nodes
 
 
+def _instance_pairs(connection):
+    """Every ``(node, host)`` of live instances, exactly, in one pass.
+
+    Grouped along nova's ``instances_host_node_deleted_idx`` (an index
+    scan, no temporary table). On MySQL/MariaDB the grouping follows the
+    columns' case-insensitive collation, so each group also reports the
+    smallest and largest byte values of its names: where they differ, the
+    group merged names that differ exactly, and those names are returned
+    in ``merged`` to be read row by row.
+    """
+    i = instances
+    if connection.dialect.name != 'mysql':
+        rows = connection.execute(sa.select(i.c.node, i.c.host).where(
+            i.c.deleted == 0, i.c.node.isnot(None)).group_by(
+                i.c.node, i.c.host)).all()
+        return {(n, h) for n, h in rows}, set()
+    node, host = _exact(i.c.node, 'mysql'), _exact(i.c.host, 'mysql')
+    query = sa.select(
+        sa.func.min(node), sa.func.max(node), sa.func.min(host),
+        sa.func.max(host)).where(i.c.deleted == 0, i.c.node.isnot(None)
+                                 ).group_by(i.c.host, i.c.node)
+    if INSTANCES_BY_HOST_NODE in {ix['name'] for ix in sa.inspect(
+            connection).get_indexes('instances')}:
+        query = query.with_hint(
+            i, 'FORCE INDEX (%s)' % INSTANCES_BY_HOST_NODE, 'mysql')
+    pairs, merged = set(), set()
+    for min_node, max_node, min_host, max_host in connection.execute(query):
+        if min_node == max_node and min_host == max_host:
+            pairs.add((_text(min_node), _text(min_host)))
+        else:
+            merged.update((_text(min_node), _text(max_node)))
+    return pairs, merged
+
+
 def _partitioned(connection, cell, owners, report):
     dialect = connection.dialect.name
     i = instances
-    node, host = _exact(i.c.node, dialect), _exact(i.c.host, dialect)
-    pairs = connection.execute(sa.select(node, host).where(
-        i.c.deleted == 0, i.c.node.isnot(None)).group_by(node, host)).all()
-    wrong = {(_text(n), _text(h)) for n, h in pairs
-             if _text(n) in owners and owners[_text(n)] - {_text(h)}}
-    names = sorted({n for n, _h in wrong})
+    pairs, merged = _instance_pairs(connection)
+    wrong = {(n, h) for n, h in pairs if n in owners and owners[n] - {h}}
+    names = sorted({n for n, _h in wrong} | merged)
     for start in range(0, len(names), CHUNK):
         rows = connection.execute(sa.select(
             i.c.uuid, _exact(i.c.host, dialect),
@@ -151,7 +185,7 @@ def _partitioned(connection, cell, owners, report):
                 i.c.node.in_(names[start:start + CHUNK]))).all()
         for uuid, h, n in rows:
             h, n = _text(h), _text(n)
-            if (n, h) in wrong:
+            if n in owners and owners[n] - {h}:
                 report.partitioned.append(Partitioned(
                     cell, uuid, h, n, sorted(owners[n])))
     report.partitioned.sort(key=lambda p: (p.cell, p.node, p.host, p.uuid))

@@ -224,9 +224,7 @@ class RepairCommand:
             engine = cells.engine(cell)
             try:
                 with engine.connect() as conn:
-                    the_plan = repairs.plan(
-                        conn, args.hypervisor, args.owner,
-                        CONF.service_down_time, placement_allocations())
+                    the_plan = repairs.plan(conn, *self._what(args))
                 found.append((cell, engine, the_plan))
             except repairs.NotOwner as e:
                 not_owner = (cell, e.reasons)   # maybe another cell's
@@ -262,9 +260,7 @@ class RepairCommand:
             return EXIT_OK
         try:
             with engine.connect() as conn:
-                applied = repairs.apply(
-                    conn, args.hypervisor, args.owner,
-                    CONF.service_down_time, placement_allocations())
+                applied = repairs.apply(conn, *self._what(args))
                 dialect = conn.dialect
         except repairs.Unsafe as e:
             return self._refused(cell, e.reasons)
@@ -275,6 +271,11 @@ class RepairCommand:
         out('Applied, in one transaction.')
         self._afterwards(applied, dialect)
         return EXIT_OK
+
+    def _what(self, args):
+        """What repairs.plan() and apply() take after the connection."""
+        return (args.hypervisor, args.owner, CONF.service_down_time,
+                placement_allocations())
 
     def _refused(self, cell, reasons):
         err('%s: refusing to repair; nothing was changed:' %

@@ -22,16 +22,16 @@ import os
 
 import fixtures
 import testtools
-import testtools.content
-import testtools.content_type
 
 from tests import backends
 from tests.processes import cloud
+from tests.reproduction import expected
 from tests.reproduction import processes
 from tests.reproduction import scenario
 
 
-class MultiProcessReproductionTest(testtools.TestCase):
+class MultiProcessReproductionTest(expected.ExpectedOutcomes,
+                                   testtools.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -42,30 +42,7 @@ class MultiProcessReproductionTest(testtools.TestCase):
         cloud.keep_logs_on_failure(self, self.processes,
                                    os.environ.get('HOSTGUARD_KEEP_LOGS'))
 
-    def story(self, guard):
-        lines = []
-        self.addDetail('story', testtools.content.Content(
-            testtools.content_type.UTF8_TEXT,
-            lambda: ['\n'.join(lines).encode()]))
+    def tell(self, guard, say):
         the_cloud = processes.ProcessesCloud(self.processes, guard)
         self.addCleanup(the_cloud.close)
-        checks = scenario.Story(the_cloud, lines.append).run()
-        return {c.name: c for c in checks}
-
-    def test_guarded_the_standby_is_refused_and_nothing_is_lost(self):
-        checks = self.story(guard=True)
-        self.assertEqual([], scenario.verdict(checks.values(), 'refusal'))
-        self.assertIn("nova-hostguard: hypervisor 'hv1' is already managed "
-                      "by host 'hostA'",
-                      checks['standby_refused_by_hostguard'].detail)
-        self.assertTrue(checks['standby_took_over_as_owner'].holds)
-
-    def test_unguarded_nova_34_splits_the_hypervisor(self):
-        checks = self.story(guard=False)
-        self.assertEqual([], scenario.verdict(checks.values(), 'bug'))
-        for name in ('hypervisor_listed_twice', 'one_placement_provider',
-                     'guest_on_hypervisor'):
-            self.assertTrue(checks[name].holds, checks[name])
-        for name in ('evacuated_to_standby',
-                     'guest_destroyed_while_api_says_active'):
-            self.assertFalse(checks[name].holds, checks[name])
+        return scenario.Story(the_cloud, say).run()

@@ -31,6 +31,7 @@ import sqlalchemy
 from tests.processes import cloud as processes_cloud
 from tests.processes import shared_hypervisor
 from tests.reproduction import client as sdk_client
+from tests.reproduction import records
 from tests.reproduction import scenario
 
 START_TIMEOUT = 300
@@ -86,8 +87,8 @@ class DevstackCloud(scenario.Cloud):
         state, log = self.wait(started_or_stopped, START_TIMEOUT,
                                '%s to start or stop' % unit)
         if state == 'running':
-            self.wait(lambda: self._mapped(host), START_TIMEOUT,
-                      '%s to be mapped to a cell' % host)
+            self.wait(lambda: records.host_mapped(self.api_engine, host),
+                      START_TIMEOUT, '%s to be mapped to a cell' % host)
         return state == 'running', log
 
     def _cursor(self, unit):
@@ -111,12 +112,6 @@ class DevstackCloud(scenario.Cloud):
             state = (e.stdout or '').strip()
         return state in ('active', 'activating')
 
-    def _mapped(self, host):
-        with self.api_engine.connect() as conn:
-            return conn.execute(sqlalchemy.text(
-                'SELECT COUNT(*) FROM host_mappings WHERE host = :host'),
-                {'host': host}).scalar()
-
     def stop_compute(self, machine):
         self.run(['sudo', 'systemctl', 'stop', self.unit(machine)])
 
@@ -125,12 +120,7 @@ class DevstackCloud(scenario.Cloud):
             os.path.join(self.data_dir, 'guests.json')))
 
     def compute_nodes(self):
-        with self.cell_engine.connect() as conn:
-            rows = conn.execute(sqlalchemy.text(
-                'SELECT * FROM compute_nodes ORDER BY id')).mappings().all()
-        return [scenario.Record(r['host'], r['hypervisor_hostname'],
-                                r['uuid'], r['deleted'], tuple(r.values()))
-                for r in rows]
+        return records.compute_node_records(self.cell_engine)
 
     def set_node_identity(self, machine, node_uuid):
         with open(os.path.join(self.data_dir, machine, 'compute_id'),

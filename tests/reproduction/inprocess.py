@@ -29,6 +29,7 @@ import sqlalchemy
 
 from tests import fixtures as hostguard_fixtures
 from tests.functional import base
+from tests.reproduction import records
 from tests.reproduction import scenario
 
 
@@ -103,15 +104,7 @@ class InProcessCloud(base.SharedHypervisorTestCase, scenario.Cloud):
         return set(self.guests_by_hypervisor[self.hypervisor])
 
     def compute_nodes(self):
-        engine = main_db_api.get_engine()
-        table = sqlalchemy.Table('compute_nodes', sqlalchemy.MetaData(),
-                                 autoload_with=engine)
-        with engine.connect() as conn:
-            rows = conn.execute(sqlalchemy.select(table).order_by(
-                table.c.id)).mappings().all()
-        return [scenario.Record(r['host'], r['hypervisor_hostname'],
-                                r['uuid'], r['deleted'], tuple(r.values()))
-                for r in rows]
+        return records.compute_node_records(main_db_api.get_engine())
 
     def set_node_identity(self, machine, node_uuid):
         self.identities[machine] = node_uuid

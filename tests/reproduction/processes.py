@@ -29,6 +29,7 @@ from tests.processes import cloud as processes_cloud
 from tests.processes import fake_image_network
 from tests.processes import shared_hypervisor
 from tests.reproduction import client as sdk_client
+from tests.reproduction import records
 from tests.reproduction import scenario
 
 START_TIMEOUT = 180
@@ -68,15 +69,9 @@ class ProcessesCloud(scenario.Cloud):
             self.processes.processes.pop(machine)
             return False, log
         # The scheduler maps new hosts to the cell every second.
-        self.wait(lambda: self._mapped(host), START_TIMEOUT,
-                  '%s to be mapped to cell1' % host)
+        self.wait(lambda: records.host_mapped(self.api_engine, host),
+                  START_TIMEOUT, '%s to be mapped to cell1' % host)
         return True, log
-
-    def _mapped(self, host):
-        with self.api_engine.connect() as conn:
-            return conn.execute(sqlalchemy.text(
-                'SELECT COUNT(*) FROM host_mappings WHERE host = :host'),
-                {'host': host}).scalar()
 
     def stop_compute(self, machine):
         self.processes.stop(machine)
@@ -85,12 +80,7 @@ class ProcessesCloud(scenario.Cloud):
         return set(shared_hypervisor.SharedGuests(self.guests_file))
 
     def compute_nodes(self):
-        with self.processes.engine.connect() as conn:
-            rows = conn.execute(sqlalchemy.text(
-                'SELECT * FROM compute_nodes ORDER BY id')).mappings().all()
-        return [scenario.Record(r['host'], r['hypervisor_hostname'],
-                                r['uuid'], r['deleted'], tuple(r.values()))
-                for r in rows]
+        return records.compute_node_records(self.processes.engine)
 
     def set_node_identity(self, machine, node_uuid):
         path = os.path.join(self.processes.state_dir(machine), 'compute_id')

@@ -43,6 +43,18 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
         self.db = self.useFixture(databases.NovaCellDatabase(self.backend))
         self.ctxt = self.db.context()
 
+    def two_cells(self):
+        """cell0 and this test's database as cell1, mapped in an API DB.
+
+        :returns: ``(cell0 database, API database, cell0 uuid, cell1
+            uuid)``.
+        """
+        cell0 = self.useFixture(databases.NovaCellDatabase(
+            self.backend, bind_nova=False))
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        return (cell0, api, api.map_cell('cell0', cell0.url),
+                api.map_cell('cell1', self.db.url))
+
     def enable_guard(self, mode=None):
         from nova import conf
         return self.useFixture(

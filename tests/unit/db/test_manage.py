@@ -117,11 +117,8 @@ class AllCellsTest(ManageTestCase):
 
     def setUp(self):
         super().setUp()
-        self.cell0 = self.useFixture(databases.NovaCellDatabase(
-            self.backend, bind_nova=False))
-        self.api = self.useFixture(databases.NovaApiDatabase(self.backend))
-        self.cell0_uuid = self.api.map_cell('cell0', self.cell0.url)
-        self.cell1_uuid = self.api.map_cell('cell1', self.db.url)
+        (self.cell0, self.api, self.cell0_uuid,
+         self.cell1_uuid) = self.two_cells()
         self.conf = '[api_database]\nconnection = %s\n' % self.api.url
 
     def test_a_split_in_one_cell_changes_no_cell(self):

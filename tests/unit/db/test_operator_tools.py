@@ -123,11 +123,7 @@ class AuditTest(base.CommandTestCase):
                                                   sort_keys=True))
 
     def test_across_cells(self):
-        cell0 = self.useFixture(databases.NovaCellDatabase(
-            self.backend, bind_nova=False))
-        api = self.useFixture(databases.NovaApiDatabase(self.backend))
-        api.map_cell('cell0', cell0.url)
-        api.map_cell('cell1', self.db.url)
+        cell0, api, _uuid0, _uuid1 = self.two_cells()
         self.healthy_cloud()
         with cell0.engine.begin() as conn:
             conn.execute(sa.text(
@@ -215,11 +211,7 @@ class UpgradeCheckTest(base.CommandTestCase):
         self.assertEqual(1, code)
 
     def test_every_cell_of_the_api_database(self):
-        cell0 = self.useFixture(databases.NovaCellDatabase(
-            self.backend, bind_nova=False))
-        api = self.useFixture(databases.NovaApiDatabase(self.backend))
-        api.map_cell('cell0', cell0.url)
-        api.map_cell('cell1', self.db.url)
+        cell0, api, _uuid0, _uuid1 = self.two_cells()
         migration.upgrade(self.db.engine)
         result = self.command(
             'nova-hostguard-status', 'upgrade', 'check', '--json',
