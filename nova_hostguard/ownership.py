@@ -107,8 +107,11 @@ def describe_service(service, is_up):
         state.append('disabled')
     if service.forced_down:
         state.append('forced down')
-    last_seen_up = getattr(service, 'last_seen_up', None)
-    if last_seen_up is not None:
-        state.append('last heartbeat %s' % last_seen_up.strftime(
+    # As nova's database service group reads it: a service that has not
+    # reported yet counts from its creation.
+    heartbeat = (getattr(service, 'last_seen_up', None) or
+                 getattr(service, 'created_at', None))
+    if heartbeat is not None:
+        state.append('last heartbeat %s' % heartbeat.strftime(
             '%Y-%m-%d %H:%M:%S UTC'))
     return ', '.join(state)

@@ -397,20 +397,18 @@ def machine():
 
     from tests import backends
 
-    versions = []
-    with contextlib.suppress(Exception):
-        engine = sa.create_engine(backends.mysql_url())
-        with engine.connect() as conn:
-            versions.append('MariaDB ' + conn.execute(sa.text(
-                'SELECT VERSION()')).scalar())
-        engine.dispose()
-    with contextlib.suppress(Exception):
-        engine = sa.create_engine(backends.pg_url())
-        with engine.connect() as conn:
-            versions.append('PostgreSQL ' + conn.execute(sa.text(
-                'SHOW server_version')).scalar())
-        engine.dispose()
     import sqlite3
+
+    versions = []
+    for name, url, query in (
+            ('MariaDB', backends.mysql_url(), 'SELECT VERSION()'),
+            ('PostgreSQL', backends.pg_url(), 'SHOW server_version')):
+        with contextlib.suppress(Exception):
+            engine = sa.create_engine(url)
+            with engine.connect() as conn:
+                versions.append('%s %s' % (name, conn.execute(
+                    sa.text(query)).scalar()))
+            engine.dispose()
     versions.append('SQLite ' + sqlite3.sqlite_version)
     cpu = platform.processor()
     with contextlib.suppress(OSError), open('/proc/cpuinfo') as f:

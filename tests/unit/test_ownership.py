@@ -140,17 +140,24 @@ class RefusalMessageTest(testtools.TestCase):
 class DescribeServiceTest(testtools.TestCase):
 
     Service = collections.namedtuple(
-        'Service', ['disabled', 'forced_down', 'last_seen_up'])
+        'Service', ['disabled', 'forced_down', 'last_seen_up', 'created_at'])
 
     def test_states(self):
         self.assertEqual('no nova-compute service',
                          ownership.describe_service(None, False))
         self.assertEqual('nova-compute service up', ownership.describe_service(
-            self.Service(False, False, None), True))
+            self.Service(False, False, None, None), True))
         heartbeat = datetime.datetime(2026, 11, 25, 13, 5, 9, 77,
                                       tzinfo=datetime.timezone.utc)
         self.assertEqual(
             'nova-compute service down, disabled, forced down, last '
             'heartbeat 2026-11-25 13:05:09 UTC',
             ownership.describe_service(
-                self.Service(True, True, heartbeat), False))
+                self.Service(True, True, heartbeat, None), False))
+
+    def test_a_service_that_never_reported_counts_from_its_creation(self):
+        created = datetime.datetime(2026, 11, 25, 12, 0, 1)
+        self.assertEqual(
+            'nova-compute service up, last heartbeat 2026-11-25 12:00:01 UTC',
+            ownership.describe_service(
+                self.Service(False, False, None, created), True))
