@@ -46,9 +46,6 @@ Orphan = collections.namedtuple('Orphan', ['cell', 'host',
 #: An owner of a hypervisor in :class:`CrossCell`: cell, host, node uuid.
 CellOwner = collections.namedtuple('CellOwner', ['cell', 'host', 'uuid'])
 
-compute_nodes = sa.table(
-    'compute_nodes', sa.column('host'), sa.column('uuid'),
-    sa.column('hypervisor_hostname'), sa.column('deleted'))
 instances = sa.table(
     'instances', sa.column('uuid'), sa.column('host'), sa.column('node'),
     sa.column('deleted'))
@@ -115,7 +112,7 @@ def _text(value):
 def live_nodes(connection):
     """``(hypervisor_hostname, host, uuid)`` of every named live record."""
     dialect = connection.dialect.name
-    cn = compute_nodes
+    cn = db_splits.compute_nodes
     rows = connection.execute(sa.select(
         _exact(cn.c.hypervisor_hostname, dialect), _exact(cn.c.host, dialect),
         cn.c.uuid).where(cn.c.deleted == 0,
@@ -123,12 +120,16 @@ def live_nodes(connection):
     return [(_text(name), _text(host), uuid) for name, host, uuid in rows]
 
 
+def cell_splits(cell, nodes):
+    """The :class:`Split` hypervisors among a cell's live nodes."""
+    return [Split(cell, split.hypervisor_hostname, split.nodes)
+            for split in db_splits.group_splits(nodes)]
+
+
 def audit_cell(connection, cell, report):
     """Add one cell's findings to ``report``; returns its live nodes."""
     nodes = live_nodes(connection)
-    for split in db_splits.group_splits(nodes):
-        report.splits.append(Split(cell, split.hypervisor_hostname,
-                                   split.nodes))
+    report.splits.extend(cell_splits(cell, nodes))
     owners = collections.defaultdict(set)
     for name, host, _uuid in nodes:
         owners[name].add(host)

@@ -28,7 +28,6 @@ from nova_hostguard import cells
 from nova_hostguard.cmd import common
 from nova_hostguard import conf as hostguard_conf
 from nova_hostguard.db import migration
-from nova_hostguard.db import splits as db_splits
 
 CONF = cfg.CONF
 Code = upgradecheck.Code
@@ -92,9 +91,7 @@ class Checks(upgradecheck.UpgradeCommands):
             return failure
         report = audits.Report([cell for cell, _nodes in found])
         for cell, nodes in found:
-            report.splits.extend(
-                audits.Split(cell, s.hypervisor_hostname, s.nodes)
-                for s in db_splits.group_splits(nodes))
+            report.splits.extend(audits.cell_splits(cell, nodes))
         audits.cross_cell(found, report)
         if report.clean:
             return Result(Code.SUCCESS)
