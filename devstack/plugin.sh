@@ -3,7 +3,7 @@
 # devstack plugin for nova-hostguard: refuse a second nova-compute host for
 # one hypervisor (nova bug 1419785). See devstack/README.rst.
 
-source "$NOVA_HOSTGUARD_DIR/devstack/lib/nova-hostguard"
+source "$HOSTGUARD_DIR/devstack/lib/nova-hostguard"
 
 if is_service_enabled nova-hostguard; then
     if [[ "$1" == "stack" && "$2" == "install" ]]; then

@@ -45,6 +45,7 @@ import sqlalchemy
 import testtools.content
 
 from tests import backends
+from tests.processes import service_log
 
 HERE = os.path.dirname(__file__)
 LAUNCHER = os.path.join(HERE, 'compute_launcher.py')
@@ -58,10 +59,6 @@ driver = hostguard
 """
 ADMIN_PASSWORD = 'hostguard-admin'
 SERVICE_PASSWORD = 'hostguard-service'
-
-#: The debug line nova logs once a service has started: after the
-#: resource tracker's first pass and the RPC servers.
-STARTED = 'Join ServiceGroup membership for this service'
 
 NOVA_CONF = """
 [DEFAULT]
@@ -435,7 +432,8 @@ class NovaProcesses(Processes):
                 f.seek(since)
                 return f.read()
         proc = self.processes[name]
-        self.wait_for(lambda: STARTED in logged() or proc.poll() is not None,
+        self.wait_for(lambda: (service_log.STARTED in logged() or
+                               proc.poll() is not None),
                       timeout, '%s to start or exit' % name)
         return proc.poll() is None, logged()
 

@@ -17,18 +17,22 @@ nova-compute machines for one shared fake hypervisor: the systemd units
 ``devstack@hostguard-primary`` and ``devstack@hostguard-standby``, each
 running the test-only launcher with its own nova.conf (a copy of
 nova-cpu.conf), state directory and a host file the story writes before
-each start. Service control is systemd and the journal; the database is
-read with the cell's own ``[database] connection``.
+each start. Service control is devstack's ``$SYSTEMCTL`` (``sudo
+systemctl``, or ``systemctl --user`` with ``USER_UNITS=True``) and the
+matching journal; the database is read with the cell's own ``[database]
+connection``. ``devstack/reproduce.sh`` passes the paths and ``$SYSTEMCTL``
+as devstack set them.
 """
 
 import configparser
 import os
+import shlex
 import subprocess
 
 import openstack
 import sqlalchemy
 
-from tests.processes import cloud as processes_cloud
+from tests.processes import service_log
 from tests.processes import shared_hypervisor
 from tests.reproduction import client as sdk_client
 from tests.reproduction import records
@@ -50,10 +54,15 @@ class DevstackCloud(scenario.Cloud):
 
     def __init__(self, conf_dir='/etc/nova',
                  data_dir='/opt/stack/data/nova-hostguard',
-                 cloud='devstack-admin', runner=run_command,
-                 connection=None):
+                 systemctl='sudo systemctl', cloud='devstack-admin',
+                 runner=run_command, connection=None):
         self.conf_dir = conf_dir
         self.data_dir = data_dir
+        self.systemctl = shlex.split(systemctl)
+        # The journal is read the way the units are reached: with sudo, or
+        # the user's own (--user).
+        self.journalctl = ['journalctl' if word == 'systemctl' else word
+                           for word in self.systemctl]
         self.run = runner
         self.client = sdk_client.SdkClient(
             connection or openstack.connect(cloud=cloud))
@@ -76,11 +85,11 @@ class DevstackCloud(scenario.Cloud):
             f.write('[DEFAULT]\nhost = %s\n' % host)
         unit = self.unit(machine)
         cursor = self._cursor(unit)
-        self.run(['sudo', 'systemctl', 'start', unit])
+        self.run(self.systemctl + ['start', unit])
 
         def started_or_stopped():
             log = self._journal(unit, cursor)
-            if processes_cloud.STARTED in log:
+            if service_log.STARTED in log:
                 return 'running', log
             if not self._active(unit):
                 return 'stopped', log
@@ -92,28 +101,28 @@ class DevstackCloud(scenario.Cloud):
         return state == 'running', log
 
     def _cursor(self, unit):
-        output = self.run(['sudo', 'journalctl', '-u', unit, '-n', '0',
-                           '--show-cursor', '--no-pager'])
+        output = self.run(self.journalctl + ['-u', unit, '-n', '0',
+                                             '--show-cursor', '--no-pager'])
         for line in output.splitlines():
             if line.startswith('-- cursor: '):
                 return line[len('-- cursor: '):]
         return None
 
     def _journal(self, unit, cursor):
-        argv = ['sudo', 'journalctl', '-u', unit, '-o', 'cat', '--no-pager']
+        argv = self.journalctl + ['-u', unit, '-o', 'cat', '--no-pager']
         if cursor:
             argv.append('--after-cursor=%s' % cursor)
         return self.run(argv)
 
     def _active(self, unit):
         try:
-            state = self.run(['systemctl', 'is-active', unit]).strip()
+            state = self.run(self.systemctl + ['is-active', unit]).strip()
         except subprocess.CalledProcessError as e:
             state = (e.stdout or '').strip()
         return state in ('active', 'activating')
 
     def stop_compute(self, machine):
-        self.run(['sudo', 'systemctl', 'stop', self.unit(machine)])
+        self.run(self.systemctl + ['stop', self.unit(machine)])
 
     def guests(self):
         return set(shared_hypervisor.SharedGuests(

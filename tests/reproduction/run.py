@@ -47,10 +47,12 @@ def _processes_story(guard, say):
                 the_cloud.close()
 
 
-def _devstack_story(say):
+def _devstack_story(args, say):
     from tests.reproduction import devstack
 
-    the_cloud = devstack.DevstackCloud()
+    the_cloud = devstack.DevstackCloud(
+        conf_dir=args.conf_dir, data_dir=args.data_dir,
+        systemctl=args.systemctl)
     try:
         return scenario.Story(the_cloud, say).run()
     finally:
@@ -66,13 +68,23 @@ def main(argv=None):
     parser.add_argument('--expect', choices=sorted(scenario.EXPECTATIONS),
                         required=True)
     parser.add_argument('--report', help='write the checks here as JSON')
+    devstack = parser.add_argument_group(
+        'devstack', 'where the plugin put things (devstack/reproduce.sh '
+        'reads them from devstack\'s settings)')
+    devstack.add_argument('--conf-dir', default='/etc/nova',
+                          help="devstack's NOVA_CONF_DIR")
+    devstack.add_argument('--data-dir',
+                          default='/opt/stack/data/nova-hostguard',
+                          help="the plugin's HOSTGUARD_DATA_DIR")
+    devstack.add_argument('--systemctl', default='sudo systemctl',
+                          help="devstack's SYSTEMCTL")
     args = parser.parse_args(argv)
 
     def say(text):
         print(text, flush=True)
 
     if args.cloud == 'devstack':
-        checks = _devstack_story(say)
+        checks = _devstack_story(args, say)
     else:
         checks = _processes_story(args.guard == 'on', say)
     missing = scenario.verdict(checks, args.expect)

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The devstack plugin, run by bash with stand-ins for devstack.
+"""The devstack plugin's branches, run by bash with stand-ins for devstack.
 
 devstack sources ``devstack/settings``, then ``devstack/plugin.sh <mode>
 [phase]`` at each point of stack.sh, unstack.sh and clean.sh. Here the
@@ -18,6 +18,11 @@ same files are sourced the same way, with stand-ins for the devstack
 functions they call: ``iniset`` really writes the ini files (so the
 nova.conf options are checked as written), the others record their calls,
 and ``nova-hostguard-manage`` is a script that records its arguments.
+
+Stand-ins cannot show what devstack itself does (its background writers,
+its paths): ``tools/devstack_check.py`` runs the plugin inside a real
+devstack checkout (``tox -e devstack-plugin -- DEVSTACK_DIR``). These
+tests keep the plugin's branches covered where no devstack checkout is.
 """
 
 import configparser
@@ -66,6 +71,7 @@ STAND_INS = textwrap.dedent('''
     }
     enable_service() { record "enable_service $*"; }
     define_plugin() { record "define_plugin $*"; }
+    async_wait() { record "async_wait $*"; }
     echo_summary() { :; }
     setup_develop() { record "setup_develop $*"; }
     iniset() { python3 "$WORK/iniset.py" "$@"; }
@@ -93,10 +99,14 @@ class DevstackPluginTest(testtools.TestCase):
             'NOVA_CONF_DIR': os.path.join(self.work, 'etc-nova'),
             'NOVA_BIN_DIR': os.path.join(self.work, 'bin'),
             'SYSTEMD_DIR': os.path.join(self.work, 'systemd'),
-            'NOVA_HOSTGUARD_DIR': REPO,
+            'HOSTGUARD_DIR': REPO,
             'NOVA_NUM_CELLS': '1',
             'CELLSV2_SETUP': 'superconductor',
             'STACK_USER': 'stack',
+            'SYSTEMCTL': 'sudo systemctl',
+            'GLOBAL_VENV': 'True',
+            'USE_VENV': 'False',
+            'DEVSTACK_VENV': os.path.join(self.work, 'venv'),
             'ENABLED': 'nova-hostguard n-api n-cpu n-cond',
             'PATH': os.environ['PATH'],
         }
@@ -128,9 +138,9 @@ class DevstackPluginTest(testtools.TestCase):
 
     def stack(self, *phases, **settings):
         """Source settings, then plugin.sh for each (mode, phase)."""
-        script = [STAND_INS, 'source "$NOVA_HOSTGUARD_DIR/devstack/settings"']
+        script = [STAND_INS, 'source "$HOSTGUARD_DIR/devstack/settings"']
         for phase in phases:
-            script.append('source "$NOVA_HOSTGUARD_DIR/devstack/plugin.sh" '
+            script.append('source "$HOSTGUARD_DIR/devstack/plugin.sh" '
                           '%s' % phase)
         result = subprocess.run(
             ['bash', '-c', '\n'.join(script)], capture_output=True,
@@ -156,6 +166,20 @@ class DevstackPluginTest(testtools.TestCase):
         self.assertIn('nova-hostguard-manage --config-file %s db sync '
                       '--all-cells' % self.env['NOVA_CONF'], calls)
         self.assertFalse(self.ini('nova.conf').has_section('scheduler'))
+        # stack.sh's configure_neutron_nova writes the same files in the
+        # background: waited for before the first line is written.
+        self.assertEqual(['define_plugin nova-hostguard',
+                          'enable_service nova-hostguard',
+                          'async_wait configure_neutron_nova'], calls[:3])
+
+    def test_no_cell_conductor_here_no_cell_conductor_conf(self):
+        # A compute-only subnode: nova_cellN.conf belongs to the
+        # conductors on the controller and must not be written here.
+        self.stack('stack post-config', ENABLED='nova-hostguard n-cpu')
+        self.assertEqual('hostguard',
+                         self.ini('nova.conf').get('DEFAULT', 'config_source'))
+        self.assertEqual({}, dict(self.ini('nova_cell1.conf')['DEFAULT']))
+        self.assertEqual(['DEFAULT'], list(self.ini('nova_cell1.conf')))
 
     def test_guard_off_leaves_nova_untouched(self):
         calls = self.stack('stack install', 'stack post-config',
@@ -209,10 +233,10 @@ class DevstackPluginTest(testtools.TestCase):
             self.assertIn('write_user_unit_file %s user=stack' % unit, calls)
             with open(os.path.join(self.env['SYSTEMD_DIR'], unit)) as f:
                 text = f.read()
-            self.assertIn('ExecStart=%s/python3 %s/tests/processes/'
+            self.assertIn('ExecStart=%s/bin/python3 %s/tests/processes/'
                           'compute_launcher.py --config-file %s/hostguard-%s'
                           '.conf --config-file %s/hostguard-%s-host.conf'
-                          % (self.env['NOVA_BIN_DIR'], REPO, conf_dir,
+                          % (self.env['DEVSTACK_VENV'], REPO, conf_dir,
                              machine, conf_dir, machine), text)
             self.assertIn('Environment=HOSTGUARD_TEST_HYPERVISOR=hostguard-'
                           'hv1 HOSTGUARD_TEST_GUESTS=%s/guests.json' % data,

@@ -14,15 +14,19 @@
 
 import os
 import subprocess
+import sys
 
 import fixtures
 import sqlalchemy as sa
 import testtools
 
-from tests.processes import cloud as processes_cloud
+from tests.processes import service_log
 from tests.processes import shared_hypervisor
 from tests.reproduction import devstack
 from tests.reproduction import scenario
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
 class Guest:
@@ -76,14 +80,13 @@ class Systemd:
         self.calls.append(' '.join(argv))
         if '--show-cursor' in argv:
             return 'some line\n-- cursor: s=abc;i=12\n'
-        if argv[:3] == ['sudo', 'journalctl', '-u'] or \
-                argv[:2] == ['journalctl', '-u']:
+        if 'journalctl' in argv and '-o' in argv:
             self.journal_reads += 1
             if self.journal_reads < 2:
                 return 'Starting compute node (version 34.0.0)\n'
             if self.started:
                 return ('Starting compute node\n%s compute\n'
-                        % processes_cloud.STARTED)
+                        % service_log.STARTED)
             return "nova-hostguard: hypervisor 'hostguard-hv1' is ...\n"
         if 'is-active' in argv:
             if self.started or self.journal_reads < 2:
@@ -124,10 +127,10 @@ class DevstackCloudTest(testtools.TestCase):
                 "'hostguard-hv1', 'u-a', 0)"))
         engine.dispose()
 
-    def cloud(self, systemd):
+    def cloud(self, systemd, **kwargs):
         the_cloud = devstack.DevstackCloud(
             conf_dir=self.conf_dir, data_dir=self.data_dir, runner=systemd,
-            connection=object())
+            connection=object(), **kwargs)
         self.addCleanup(the_cloud.close)
         return the_cloud
 
@@ -136,7 +139,7 @@ class DevstackCloudTest(testtools.TestCase):
         running, log = self.cloud(systemd).start_compute('primary',
                                                          'hostguard-a')
         self.assertTrue(running)
-        self.assertIn(processes_cloud.STARTED, log)
+        self.assertIn(service_log.STARTED, log)
         with open(os.path.join(self.conf_dir,
                                'hostguard-primary-host.conf')) as f:
             self.assertEqual('[DEFAULT]\nhost = hostguard-a\n', f.read())
@@ -148,14 +151,31 @@ class DevstackCloudTest(testtools.TestCase):
         self.assertIn('sudo journalctl -u %s -o cat --no-pager '
                       '--after-cursor=s=abc;i=12' % unit, systemd.calls)
 
+    def test_user_units_are_reached_as_devstack_says(self):
+        # USER_UNITS=True: devstack's $SYSTEMCTL is "systemctl --user",
+        # and the units' journal is the user's.
+        systemd = Systemd(started=True)
+        the_cloud = self.cloud(systemd, systemctl='systemctl --user')
+        running, log = the_cloud.start_compute('primary', 'hostguard-a')
+        self.assertTrue(running)
+        the_cloud.stop_compute('primary')
+        unit = 'devstack@hostguard-primary.service'
+        self.assertEqual(
+            ['journalctl --user -u %s -n 0 --show-cursor --no-pager' % unit,
+             'systemctl --user start %s' % unit],
+            systemd.calls[:2])
+        self.assertEqual('systemctl --user stop %s' % unit,
+                         systemd.calls[-1])
+        self.assertFalse([c for c in systemd.calls if 'sudo' in c])
+
     def test_a_start_that_is_refused(self):
         systemd = Systemd(started=False)
         running, log = self.cloud(systemd).start_compute('standby',
                                                          'hostguard-b')
         self.assertFalse(running)
         self.assertIn('nova-hostguard: hypervisor', log)
-        self.assertIn('systemctl is-active devstack@hostguard-standby.service',
-                      systemd.calls)
+        self.assertIn('sudo systemctl is-active '
+                      'devstack@hostguard-standby.service', systemd.calls)
 
     def test_stop_records_and_identity(self):
         systemd = Systemd()
@@ -171,3 +191,52 @@ class DevstackCloudTest(testtools.TestCase):
         the_cloud.set_node_identity('standby', 'u-a')
         with open(os.path.join(self.data_dir, 'standby', 'compute_id')) as f:
             self.assertEqual('u-a', f.read())
+
+
+class DevstackVenvImportTest(testtools.TestCase):
+    """What devstack's virtualenv runs imports only what devstack installs.
+
+    devstack installs nova and its requirements, openstacksdk and PyMySQL,
+    not this project's test requirements. The story (devstack/reproduce.sh
+    runs tests.reproduction.run there) and the units' launcher must not
+    import them: here they are made unimportable in a fresh interpreter.
+    ``fixtures`` stays importable: nova's own fake driver imports it
+    (devstack has it through os-testr, which stack.sh installs).
+    """
+
+    TEST_ONLY = ('testtools', 'oslotest', 'stestr', 'ddt', 'wsgi_intercept',
+                 'hacking', 'psycopg2')
+
+    SCRIPT = '''
+import importlib.abc, runpy, sys
+class TestOnly(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in %r:
+            raise ImportError('devstack does not install ' + name)
+sys.meta_path.insert(0, TestOnly())
+import tests.reproduction.devstack
+import tests.reproduction.run
+sys.argv = ['compute_launcher.py']
+runpy.run_path('tests/processes/compute_launcher.py', run_name='check')
+try:
+    tests.reproduction.run.main(['--help'])
+except SystemExit as e:
+    sys.exit(e.code)
+'''
+
+    def run_script(self, blocked):
+        return subprocess.run(
+            [sys.executable, '-c', self.SCRIPT % (blocked,)],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+
+    def test_the_story_runs_without_test_requirements(self):
+        result = self.run_script(self.TEST_ONLY)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('--conf-dir', result.stdout)
+
+    def test_the_check_sees_a_test_only_import(self):
+        # Control: the devstack story reads the database with SQLAlchemy;
+        # blocking it must fail the same script.
+        result = self.run_script(self.TEST_ONLY + ('sqlalchemy',))
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('devstack does not install sqlalchemy', result.stderr)

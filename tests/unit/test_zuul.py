@@ -42,11 +42,11 @@ class ZuulTest(testtools.TestCase):
         unguarded = self.jobs['nova-hostguard-bug-1419785-unguarded']
         self.assertEqual('devstack', guarded['parent'])
         self.assertEqual(guarded['name'], unguarded['parent'])
+        # The plugin is the change's own repository, wherever it lives.
         self.assertEqual(
-            'https://opendev.org/openstack/nova-hostguard',
+            'https://opendev.org/{{ zuul.project.name }}',
             guarded['vars']['devstack_plugins']['nova-hostguard'])
-        self.assertIn('openstack/nova-hostguard',
-                      guarded['required-projects'])
+        self.assertEqual(['openstack/nova'], guarded['required-projects'])
         localrc = guarded['vars']['devstack_localrc']
         self.assertIs(True, localrc['HOSTGUARD_REPRODUCTION'])
         self.assertIs(True, localrc['HOSTGUARD_GUARD'])
@@ -63,21 +63,50 @@ class ZuulTest(testtools.TestCase):
         self.assertEqual(['orchestrate-devstack'], playbook[0]['roles'])
         task = playbook[1]['tasks'][0]
         self.assertEqual('stack', task['become_user'])
-        self.assertIn('-m tests.reproduction.run', task['shell'])
-        self.assertIn('--cloud devstack', task['shell'])
-        self.assertIn('--expect {{ hostguard_expect }}', task['shell'])
+        self.assertIn('devstack/reproduce.sh --expect {{ hostguard_expect }}',
+                      task['shell'])
+        self.assertTrue(os.path.exists(
+            os.path.join(REPO, 'devstack', 'reproduce.sh')))
         self.assertTrue(task['args']['chdir'].endswith('/nova-hostguard'))
+        self.assertTrue(task['environment']['TOP_DIR'].endswith('/devstack'))
+        # Nothing of devstack's layout is assumed but its base directory.
+        self.assertNotIn('/etc/nova', task['shell'])
+        self.assertNotIn('venv', task['shell'])
 
-    def test_the_project_checks_and_gates_every_job(self):
-        for pipeline in ('check', 'gate'):
-            self.assertEqual(sorted(self.jobs),
-                             sorted(self.project[pipeline]['jobs']))
+    @staticmethod
+    def names(jobs):
+        return sorted(j if isinstance(j, str) else list(j)[0] for j in jobs)
+
+    def test_the_project_checks_every_job_and_gates_the_voting_ones(self):
+        check = self.project['check']['jobs']
+        self.assertEqual(sorted(list(self.jobs) +
+                                ['build-openstack-releasenotes']),
+                         self.names(check))
+        control = 'nova-hostguard-bug-1419785-unguarded'
+        self.assertIn({control: {'voting': False}}, check)
+        self.assertEqual(sorted(set(self.names(check)) - {control}),
+                         self.names(self.project['gate']['jobs']))
+
+    def test_docs_and_notes_are_built_not_published(self):
+        # Not an official deliverable: nothing to publish to.
+        templates = self.project['templates']
+        self.assertIn('build-openstack-docs-pti', templates)
+        self.assertFalse([t for t in templates if 'publish' in t or
+                          t == 'release-notes-jobs-python3'])
 
     def test_tox_jobs_name_real_envs(self):
         import configparser
         tox = configparser.ConfigParser(interpolation=None)
         tox.read(os.path.join(REPO, 'tox.ini'))
         for name in ('nova-hostguard-tox-functional',
-                     'nova-hostguard-tox-e2e'):
+                     'nova-hostguard-tox-e2e',
+                     'nova-hostguard-devstack-plugin'):
             env = self.jobs[name]['vars']['tox_envlist']
             self.assertIn('testenv:%s' % env, tox.sections())
+
+    def test_the_devstack_check_gets_a_real_devstack(self):
+        job = self.jobs['nova-hostguard-devstack-plugin']
+        self.assertEqual(['openstack/devstack'], job['required-projects'])
+        self.assertIn("zuul.projects['opendev.org/openstack/devstack']"
+                      ".src_dir", job['vars']['tox_extra_args'])
+        self.assertIn('^devstack/.*$', job['files'])
