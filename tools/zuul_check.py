@@ -301,9 +301,13 @@ def load_checkouts(checker, checkouts):
     for name, path in checkouts:
         try:
             sha, files = config_files_at_head(path)
-        except (git.exc.InvalidGitRepositoryError, ValueError) as e:
+        except (git.exc.InvalidGitRepositoryError, git.exc.BadName,
+                ValueError) as e:
             raise UsageError('%s: not a git repository with a HEAD (%s)'
                              % (path, e))
+        if not files:
+            raise UsageError('%s: no Zuul configuration at HEAD (%s)'
+                             % (path, sha))
         checker.notes.append('checked against %s at %s' % (name, sha))
         checker.load(checker.add_project(name, REFERENCE_CLASSES), files)
 

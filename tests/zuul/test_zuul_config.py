@@ -179,3 +179,12 @@ class ZuulCheckTest(testtools.TestCase):
         self.assertEqual(2, status)
         self.assertEqual('zuul-check: %s: no such directory\n' % missing, err)
         self.assertEqual('', out)
+
+    def test_checkout_without_a_commit(self):
+        path = os.path.join(self.tmp, 'devstack')
+        subprocess.run(['git', 'init', '-q', path], check=True)
+        status, out, err = self.run_check(path)
+        self.assertEqual(2, status)
+        self.assertTrue(err.startswith(
+            'zuul-check: %s: not a git repository with a HEAD' % path), err)
+        self.assertEqual(1, err.count('\n'))
