@@ -23,11 +23,11 @@ Zuul's own messages are printed; nothing here restates its schema.
 Given git checkouts of the repositories the jobs build on (for example
 openstack/openstack-zuul-jobs and openstack/devstack), their
 configuration is loaded too, read from their HEAD as Zuul reads a
-branch, and every project template and every parent of a job defined
-here must then be defined there. Without checkouts, the templates this
-repository uses are taken on trust (and said so) and parents are not
-followed. The playbooks the jobs here name must exist in this
-repository either way.
+branch, and every project template, parent job and pipeline job named
+here must then be defined here or there. Without checkouts, those names
+are taken on trust and listed, except jobs named after this project,
+which must be defined here. The playbooks the jobs here name must exist
+in this repository either way.
 
 Exit codes: 0 the configuration loads without error, 1 Zuul reported an
 error (or a parent, template or playbook is missing), 2 bad arguments.
@@ -191,28 +191,34 @@ class Checker(object):
                               % (BASEURL, ', '.join(ours)))
 
     def stand_ins(self, own_config):
-        """Stand-ins for the templates and parents defined elsewhere.
+        """Stand-ins for the templates and jobs defined elsewhere.
 
         Without them Zuul stops at the first unknown name; with them it
-        goes on to check everything else. Said so in the notes.
+        goes on to check everything else. Said so in the notes. A typo
+        in such a name shows only there: checkouts catch it.
         """
-        templates = set()
+        templates, jobs = set(), set()
         for project in own_config.projects:
             templates.update(project.templates)
+            for ppc in project.pipelines.values():
+                jobs.update(ppc.job_list.jobs)
+        jobs.update(job.parent for job in own_config.jobs
+                    if isinstance(job.parent, str))
         templates -= {t.name for t in self.parsed.project_templates}
-        parents = {job.parent for job in own_config.jobs
-                   if isinstance(job.parent, str)}
-        parents -= {job.name for job in self.parsed.jobs}
-        if not (templates or parents):
+        jobs -= {job.name for job in self.parsed.jobs}
+        # A job named after this project is defined here or nowhere.
+        own = self.project_name.split('/')[-1] + '-'
+        jobs = {name for name in jobs if not name.startswith(own)}
+        if not (templates or jobs):
             return
         tpc = self.add_project(UNCHECKED, REFERENCE_CLASSES)
         self.load(tpc, {'zuul.yaml': ''.join(
             ['- project-template:\n    name: %s\n' % t
              for t in sorted(templates)] +
-            ['- job:\n    name: %s\n' % j for j in sorted(parents)])})
+            ['- job:\n    name: %s\n' % j for j in sorted(jobs)])})
         self.notes.append(
             'defined elsewhere, not checked (give the checkouts that '
-            'define them): %s' % ', '.join(sorted(templates | parents)))
+            'define them): %s' % ', '.join(sorted(templates | jobs)))
 
     def layout(self):
         return self.parser._parseLayout(self.tenant, self.parsed,

@@ -188,3 +188,18 @@ class ZuulCheckTest(testtools.TestCase):
         self.assertTrue(err.startswith(
             'zuul-check: %s: not a git repository with a HEAD' % path), err)
         self.assertEqual(1, err.count('\n'))
+
+    def test_job_from_elsewhere_is_checked_only_with_checkouts(self):
+        broken = self.break_config(
+            'check:\n      jobs:\n',
+            'check:\n      jobs:\n        - openstack-tox-py3\n')
+        # Without checkouts the name is taken on trust, and said so...
+        status, out, err = self.run_check()
+        self.assertEqual(0, status, out + err)
+        self.assertIn('defined elsewhere, not checked (give the checkouts '
+                      'that define them): devstack, openstack-python3-jobs, '
+                      'openstack-tox, openstack-tox-py3,', out)
+        # ... with them, Zuul finds nobody defines it.
+        checkouts = [self.checkout(name) for name in sorted(ELSEWHERE)]
+        self.assertRejected(broken, 'Job openstack-tox-py3 not defined',
+                            *checkouts)
