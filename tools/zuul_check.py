@@ -30,7 +30,7 @@ which must be defined here. The playbooks the jobs here name must exist
 in this repository either way.
 
 Exit codes: 0 the configuration loads without error, 1 Zuul reported an
-error (or a parent, template or playbook is missing), 2 bad arguments.
+error or a warning (or a playbook is missing), 2 bad arguments.
 """
 
 import argparse
