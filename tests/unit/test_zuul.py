@@ -100,7 +100,8 @@ class ZuulTest(testtools.TestCase):
         tox.read(os.path.join(REPO, 'tox.ini'))
         for name in ('nova-hostguard-tox-functional',
                      'nova-hostguard-tox-e2e',
-                     'nova-hostguard-devstack-plugin'):
+                     'nova-hostguard-devstack-plugin',
+                     'nova-hostguard-tox-zuul'):
             env = self.jobs[name]['vars']['tox_envlist']
             self.assertIn('testenv:%s' % env, tox.sections())
 
