@@ -19,6 +19,7 @@ deserialised from RPC. Fields, version and remotable methods are nova's.
 
 from nova import exception
 from nova.objects import compute_node
+from oslo_db import exception as db_exc
 
 from nova_hostguard import guard
 
@@ -51,6 +52,14 @@ class GuardedComputeNode(compute_node.ComputeNode):
         # nova's resource tracker revives a soft-deleted record whose uuid
         # the driver reports again (bug 1839560) instead of creating one:
         # for the hypervisor it is a new live owner all the same.
-        if 'deleted' in self.obj_what_changed() and not self.deleted:
+        reviving = 'deleted' in self.obj_what_changed() and not self.deleted
+        if reviving:
             guard.check_new_owner(self)
-        super().save(prune_stats=prune_stats)
+        try:
+            super().save(prune_stats=prune_stats)
+        except db_exc.DBDuplicateEntry:
+            # nova's save, unlike its create, lets the database's error
+            # out as it is: it would reach nova-compute as a RemoteError.
+            if reviving:
+                guard.explain_duplicate(self)
+            raise
