@@ -83,10 +83,12 @@ class RaceTest(base.BackendTestCase):
         return deleted
 
     def race(self, name, creators=CREATORS, deleted=None):
-        """Race ``creators`` threads creating ``name`` and, for each host
-        of ``deleted``, one reviving its soft-deleted record, as nova's
+        """Race creators and revivers for ``name``; outcomes by host.
+
+        ``creators`` threads create a record; for each host of
+        ``deleted`` one thread revives its soft-deleted record, as nova's
         resource tracker does for a node uuid it finds deleted (bug
-        1839560); their outcomes by host.
+        1839560).
         """
         outcomes = {}
         deleted = deleted or {}
@@ -197,7 +199,12 @@ class RaceTest(base.BackendTestCase):
         node.destroy()
         self.create_after_first_lookup('winner', 'hv-revive')
 
-        error = self.assertRaises(Exception, self.revive, node.uuid)
+        try:
+            self.revive(node.uuid)
+        except Exception as e:
+            error = e
+        else:
+            self.fail('the revive was not refused')
 
         received = rpc_common.deserialize_remote_exception(
             rpc_common.serialize_remote_exception(
