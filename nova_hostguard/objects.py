@@ -20,6 +20,7 @@ deserialised from RPC. Fields, version and remotable methods are nova's.
 from nova import exception
 from nova.objects import compute_node
 from oslo_db import exception as db_exc
+import oslo_messaging as messaging
 
 from nova_hostguard import guard
 
@@ -57,9 +58,17 @@ class GuardedComputeNode(compute_node.ComputeNode):
             guard.check_new_owner(self)
         try:
             super().save(prune_stats=prune_stats)
-        except db_exc.DBDuplicateEntry:
+        except (db_exc.DBDuplicateEntry, messaging.RemoteError) as e:
             # nova's save, unlike its create, lets the database's error
-            # out as it is: it would reach nova-compute as a RemoteError.
-            if reviving:
+            # out as it is: from a conductor without the guard it reaches
+            # nova-compute as a RemoteError, which nova only logs.
+            if reviving and _duplicate_entry(e):
                 guard.explain_duplicate(self)
             raise
+
+
+def _duplicate_entry(error):
+    """Whether the database refused a duplicate, here or in conductor."""
+    if isinstance(error, messaging.RemoteError):
+        return error.exc_type == db_exc.DBDuplicateEntry.__name__
+    return isinstance(error, db_exc.DBDuplicateEntry)
