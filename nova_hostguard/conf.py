@@ -29,9 +29,14 @@ hostguard_opts = [
         default=MODE_ENFORCE,
         choices=[
             (MODE_ENFORCE,
-             'Refuse to create a compute node record for a hypervisor that '
-             'another host already manages. nova-compute stops at startup '
-             'with a message naming the owner; nothing is written.'),
+             'Refuse to create (or revive) a compute node record for a '
+             'hypervisor that another host already manages, with a message '
+             'naming the owner, and disable this host\'s nova-compute '
+             'service with a reason naming the owner. At startup '
+             'nova-compute then stops; a refusal later on (a periodic run, '
+             'after a startup whose check could not run) leaves it running '
+             'but disabled, so nothing is scheduled to it. No compute node '
+             'record is written.'),
             (MODE_WARN,
              'Log the same message as a warning and let nova create the '
              'record anyway. Meant for a canary roll-out: it shows which '

@@ -18,6 +18,11 @@ node`` re-raises it), and, living in ``nova.exception``, it crosses RPC as
 itself from a guarded nova-conductor to an unguarded nova-compute. An
 exception of our own would reach such a nova-compute as a ``RemoteError``,
 which it only logs before carrying on.
+
+nova stops nova-compute on that exception only at startup; in ``enforce``
+mode the guard also disables the refused host's nova-compute service,
+naming the owner, so that a refusal nova only logs (a periodic run) still
+keeps servers away from the host.
 """
 
 from nova import exception
@@ -57,54 +62,104 @@ def check_new_owner(compute_node):
         a live compute node of another host has the same
         hypervisor_hostname.
     """
-    message = _refusal(compute_node)
-    if message is None:
+    owners = _other_owners(compute_node)
+    if not owners:
         return
+    message = _refusal_message(compute_node, owners)
     if mode() == hostguard_conf.MODE_WARN:
         LOG.warning('%s ([hostguard] mode = warn: creating it anyway.)',
                     message)
         return
     LOG.error(message)
-    raise exception.InvalidConfiguration(message)
+    _refuse(compute_node, owners, message)
 
 
 def explain_duplicate(compute_node):
     """Turn the database's refusal of a second owner into ours.
 
-    Called when nova's create failed with ``DuplicateRecord``: another
-    creator won a race past :func:`check_new_owner`, and the unique
-    constraint of ``nova-hostguard-manage db sync`` refused this one. The
-    database has decided, whatever the mode. Returns quietly when no other
-    host owns the hypervisor (the duplicate was nova's own business: its
-    uuid or ``(host, hypervisor_hostname)`` constraints).
+    Called when nova's create failed with ``DuplicateRecord`` (or its save
+    with ``DBDuplicateEntry``): another creator won a race past
+    :func:`check_new_owner`, and the unique constraint of
+    ``nova-hostguard-manage db sync`` refused this one. The database has
+    decided, whatever the mode. Returns quietly when no other host owns
+    the hypervisor (the duplicate was nova's own business: its uuid or
+    ``(host, hypervisor_hostname)`` constraints).
 
     :raises: nova.exception.InvalidConfiguration naming the winner.
     """
-    message = _refusal(compute_node)
-    if message is None:
+    owners = _other_owners(compute_node)
+    if not owners:
         return
+    message = _refusal_message(compute_node, owners)
     LOG.error('%s (refused by the database: another compute node record '
               'for it was created at the same time)', message)
+    _refuse(compute_node, owners, message)
+
+
+def _refuse(compute_node, owners, message):
+    """Disable the refused host's service (enforce mode), then raise.
+
+    nova-compute stops on the refusal only at startup; anywhere else (a
+    periodic run, after a startup whose lookup failed) nova logs it and
+    carries on. A disabled service takes no new instances and shows the
+    owner in "openstack compute service list", wherever the refusal came.
+    """
+    if mode() == hostguard_conf.MODE_ENFORCE:
+        _disable_service(compute_node._context, compute_node.host,
+                         ownership.disabled_reason(
+                             compute_node.hypervisor_hostname,
+                             [owner for owner, _ in owners]))
     raise exception.InvalidConfiguration(message)
 
 
-def _refusal(compute_node):
-    """The refusal message if another host owns the hypervisor, or None."""
+def _disable_service(context, host, reason):
+    """Disable ``host``'s nova-compute service, unless it already is.
+
+    An operator's own reason for a disabled service is kept; a host
+    without a service has nothing to disable. A failure is logged: the
+    refusal itself must still reach nova.
+    """
+    try:
+        service = objects.Service.get_by_compute_host(context, host)
+    except exception.ComputeHostNotFound:
+        return
+    if service.disabled:
+        return
+    try:
+        service.disabled = True
+        service.disabled_reason = reason
+        service.save()
+    except Exception:
+        LOG.exception('nova-hostguard: could not disable the nova-compute '
+                      'service of host %r', host)
+        return
+    LOG.error('nova-hostguard: disabled the nova-compute service of host %r '
+              'so that nothing is scheduled to it (%s). Once it may manage '
+              'the hypervisor, enable it: openstack compute service set '
+              '--enable %r nova-compute', host, reason, host)
+
+
+def _other_owners(compute_node):
+    """Every other host owning the node's hypervisor, with its state.
+
+    :returns: a list of ``(Owner, service state)``, empty if none.
+    """
     if not (compute_node.obj_attr_is_set('hypervisor_hostname') and
             compute_node.obj_attr_is_set('host')):
-        return None
+        return []
     name = compute_node.hypervisor_hostname
-    host = compute_node.host
     if name is None:
-        return None
+        return []
     context = compute_node._context
     owners = ownership.other_owners(
-        lookup.nodes_named(context, name), name, host)
-    if not owners:
-        return None
+        lookup.nodes_named(context, name), name, compute_node.host)
+    return [(owner, _service_state(context, owner.host))
+            for owner in owners]
+
+
+def _refusal_message(compute_node, owners):
     return ownership.refusal_message(
-        name, host, [(owner, _service_state(context, owner.host))
-                     for owner in owners])
+        compute_node.hypervisor_hostname, compute_node.host, owners)
 
 
 def _service_state(context, host):

@@ -19,6 +19,8 @@ deserialised from RPC. Fields, version and remotable methods are nova's.
 
 from nova import exception
 from nova.objects import compute_node
+from oslo_db import exception as db_exc
+import oslo_messaging as messaging
 
 from nova_hostguard import guard
 
@@ -51,6 +53,22 @@ class GuardedComputeNode(compute_node.ComputeNode):
         # nova's resource tracker revives a soft-deleted record whose uuid
         # the driver reports again (bug 1839560) instead of creating one:
         # for the hypervisor it is a new live owner all the same.
-        if 'deleted' in self.obj_what_changed() and not self.deleted:
+        reviving = 'deleted' in self.obj_what_changed() and not self.deleted
+        if reviving:
             guard.check_new_owner(self)
-        super().save(prune_stats=prune_stats)
+        try:
+            super().save(prune_stats=prune_stats)
+        except (db_exc.DBDuplicateEntry, messaging.RemoteError) as e:
+            # nova's save, unlike its create, lets the database's error
+            # out as it is: from a conductor without the guard it reaches
+            # nova-compute as a RemoteError, which nova only logs.
+            if reviving and _duplicate_entry(e):
+                guard.explain_duplicate(self)
+            raise
+
+
+def _duplicate_entry(error):
+    """Whether the database refused a duplicate, here or in conductor."""
+    if isinstance(error, messaging.RemoteError):
+        return error.exc_type == db_exc.DBDuplicateEntry.__name__
+    return isinstance(error, db_exc.DBDuplicateEntry)

@@ -85,6 +85,30 @@ def refusal_message(hypervisor_hostname, host, owners):
         })
 
 
+#: What nova's services table holds at most in ``disabled_reason``.
+DISABLED_REASON_LENGTH = 255
+
+#: How a disabled_reason written by the guard begins.
+DISABLED_REASON_PREFIX = 'nova-hostguard: '
+
+
+def disabled_reason(hypervisor_hostname, owners):
+    """The refused host's service disabled_reason: who owns what.
+
+    Short enough for nova's column; the log has the whole refusal.
+
+    :param owners: list of :class:`Owner`, at least one.
+    """
+    reason = ('%shypervisor %r is managed by host%s %s; refused a second '
+              'compute node record for it, see this nova-compute log' % (
+                  DISABLED_REASON_PREFIX, hypervisor_hostname,
+                  's' if len(owners) > 1 else '',
+                  ', '.join(repr(owner.host) for owner in owners)))
+    if len(reason) > DISABLED_REASON_LENGTH:
+        reason = reason[:DISABLED_REASON_LENGTH - 3] + '...'
+    return reason
+
+
 def _unquoted(name):
     """``name`` with control characters escaped, as %r would, unquoted."""
     return repr(name)[1:-1]

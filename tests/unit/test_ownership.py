@@ -161,3 +161,24 @@ class DescribeServiceTest(testtools.TestCase):
             'nova-compute service up, last heartbeat 2026-11-25 12:00:01 UTC',
             ownership.describe_service(
                 self.Service(False, False, None, created), True))
+
+
+class DisabledReasonTest(testtools.TestCase):
+
+    def test_names_the_hypervisor_and_every_owner(self):
+        self.assertEqual(
+            "nova-hostguard: hypervisor 'hv1' is managed by hosts 'hostA', "
+            "'hostB'; refused a second compute node record for it, see this "
+            "nova-compute log",
+            ownership.disabled_reason('hv1', [
+                ownership.Owner('hostA', 'u-a', 'hv1'),
+                ownership.Owner('hostB', 'u-b', 'hv1')]))
+
+    def test_fits_nova_services_column(self):
+        name = 'h\x1b' * 100
+        reason = ownership.disabled_reason(
+            name, [ownership.Owner('hostA', 'u-a', name)])
+        self.assertEqual(ownership.DISABLED_REASON_LENGTH, len(reason))
+        self.assertTrue(reason.startswith(
+            "nova-hostguard: hypervisor 'h\\x1b"), reason)
+        self.assertTrue(reason.endswith('...'), reason)

@@ -33,11 +33,57 @@ import threading
 
 import fixtures
 from nova import exception
+from nova import objects
+from nova.objects import base as objects_base
+from nova.objects import compute_node
+from nova import rpc
+from oslo_messaging._drivers import common as rpc_common
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
 from nova_hostguard import lookup
 from tests.unit.db import base
+
+
+def over_rpc(error):
+    """``error`` as nova-compute receives it from nova-conductor.
+
+    oslo.messaging's reply serialisation, with the modules nova allows.
+    """
+    return rpc_common.deserialize_remote_exception(
+        rpc_common.serialize_remote_exception(
+            (type(error), error, error.__traceback__)),
+        rpc.get_allowed_exmods())
+
+
+class UnguardedConductor(object):
+    """nova-conductor without the guard, as nova-compute's indirection API.
+
+    Runs nova's own remotable methods next to the database and answers as
+    the conductor does over RPC: results, or exceptions as they cross.
+    """
+
+    def _run(self, call):
+        saved = objects_base.NovaObject.indirection_api
+        objects_base.NovaObject.indirection_api = None
+        try:
+            return call()
+        except Exception as e:
+            raise over_rpc(e)
+        finally:
+            objects_base.NovaObject.indirection_api = saved
+
+    def object_action(self, context, objinst, objmethod, args, kwargs):
+        nova_method = getattr(compute_node.ComputeNode, objmethod)
+        result = self._run(lambda: nova_method(objinst, *args, **kwargs))
+        return {}, result
+
+    def object_class_action_versions(self, context, objname, objmethod,
+                                     object_versions, args, kwargs):
+        cls = objects_base.NovaObjectRegistry.obj_classes()[objname][0]
+        return self._run(
+            lambda: getattr(cls, objmethod)(context, *args, **kwargs))
+
 
 CREATORS = 8
 ROUNDS = 10
@@ -70,24 +116,54 @@ class RaceTest(base.BackendTestCase):
         self.useFixture(fixtures.MockPatchObject(
             lookup, 'nodes_named', nodes_named))
 
-    def race(self, name, creators=CREATORS):
-        """Start ``creators`` threads creating ``name``; their outcomes."""
+    def deleted_owners(self, name, count):
+        """Hosts whose record for ``name`` was deleted: {host: node uuid}."""
+        deleted = {}
+        for i in range(count):
+            node = self.create('returning%d' % i, name)
+            node.destroy()
+            deleted[node.host] = node.uuid
+        return deleted
+
+    def race(self, name, creators=CREATORS, deleted=None):
+        """Race creators and revivers for ``name``; outcomes by host.
+
+        ``creators`` threads create a record; for each host of
+        ``deleted`` one thread revives its soft-deleted record, as nova's
+        resource tracker does for a node uuid it finds deleted (bug
+        1839560).
+        """
         outcomes = {}
+        deleted = deleted or {}
 
         def create(host):
             try:
-                self.create(host, name)
+                if host in deleted:
+                    self.revive(deleted[host])
+                else:
+                    self.create(host, name)
                 outcomes[host] = None
             except Exception as e:
                 outcomes[host] = e
-        threads = [threading.Thread(target=create, args=('standby%d' % i,))
-                   for i in range(creators)]
+        hosts = ['standby%d' % i for i in range(creators)] + list(deleted)
+        threads = [threading.Thread(target=create, args=(host,))
+                   for host in hosts]
         for t in threads:
             t.start()
         for t in threads:
             t.join(120)
-        self.assertEqual(creators, len(outcomes), 'a creator never finished')
+        self.assertEqual(len(hosts), len(outcomes),
+                         'a creator never finished')
         return outcomes
+
+    def revive(self, node_uuid):
+        """Undelete a compute node the way nova's resource tracker does."""
+        context = self.db.context()
+        context.read_deleted = 'yes'
+        node = objects.ComputeNode.get_by_uuid(context, node_uuid)
+        node.deleted = False
+        node.deleted_at = None
+        node.save()
 
     def live_owners(self, name):
         with self.db.engine.connect() as conn:
@@ -135,6 +211,88 @@ class RaceTest(base.BackendTestCase):
             name = 'hv-race-%d' % i
             self.assert_one_winner_and_clear_refusals(name, self.race(name))
         self.assert_only_the_winners_were_added(before, ROUNDS)
+
+    def test_synchronised_revive_races_with_the_constraint(self):
+        # Creators and revivers pass the check together; the database
+        # refuses all but one, and a reviver that loses gets the same
+        # refusal as a creator, not the database's duplicate-key error.
+        migration.upgrade(self.db.engine)
+        revivers = CREATORS // 2
+        names = ['hv-revive-%d' % i for i in range(ROUNDS)]
+        before = self.db.rows('compute_nodes')
+        deleted = {name: self.deleted_owners(name, revivers)
+                   for name in names}
+        for name in names:
+            self.synchronise_lookups(CREATORS)
+            outcomes = self.race(name, creators=CREATORS - revivers,
+                                 deleted=deleted[name])
+            self.assert_one_winner_and_clear_refusals(name, outcomes)
+        after = self.db.rows('compute_nodes')
+        self.assertEqual(before, [r for r in after if r in before])
+
+    def test_a_revive_refused_by_the_database_crosses_rpc_as_the_refusal(
+            self):
+        # nova-compute revives over RPC, and what it receives is what
+        # nova-conductor's exception becomes through oslo.messaging's reply
+        # serialisation, with the modules nova allows. Only
+        # InvalidConfiguration stops nova-compute at startup; anything
+        # outside nova.exception arrives as a RemoteError it only logs.
+        migration.upgrade(self.db.engine)
+        node = self.create('returning0', 'hv-revive')
+        node.destroy()
+        self.create_after_first_lookup('winner', 'hv-revive')
+
+        try:
+            self.revive(node.uuid)
+        except Exception as e:
+            error = e
+        else:
+            self.fail('the revive was not refused')
+
+        received = over_rpc(error)
+        self.assertIsInstance(received, exception.InvalidConfiguration)
+        self.assertIn("hypervisor 'hv-revive' is already managed by host "
+                      "'winner'", str(received))
+        self.assertIn("on host 'returning0'", str(received))
+        self.assertEqual(['winner'], self.live_owners('hv-revive'))
+
+    def test_a_revive_refused_by_an_unguarded_conductor_is_the_refusal(
+            self):
+        # The guard in nova-compute only: nova's own conductor sends the
+        # database's duplicate-key error of a revive as a RemoteError.
+        migration.upgrade(self.db.engine)
+        node = self.create('returning0', 'hv-revive')
+        node.destroy()
+        self.useFixture(fixtures.MockPatchObject(
+            objects_base.NovaObject, 'indirection_api',
+            UnguardedConductor()))
+        self.create_after_first_lookup('winner', 'hv-revive')
+
+        error = self.assertRaises(exception.InvalidConfiguration,
+                                  self.revive, node.uuid)
+
+        self.assertIn("hypervisor 'hv-revive' is already managed by host "
+                      "'winner'", str(error))
+        self.assertIn("on host 'returning0'", str(error))
+        self.assertEqual(['winner'], self.live_owners('hv-revive'))
+
+    def create_after_first_lookup(self, host, name):
+        """Let another host create ``name`` right after the next lookup.
+
+        The one who looked then writes after the winner has committed:
+        the race of two connections, in a fixed order.
+        """
+        real = lookup.nodes_named
+        done = []
+
+        def nodes_named(context, wanted):
+            found = real(context, wanted)
+            if not done:
+                done.append(True)
+                self.create(host, name)
+            return found
+        self.useFixture(fixtures.MockPatchObject(
+            lookup, 'nodes_named', nodes_named))
 
     def test_without_the_constraint_a_synchronised_race_splits(self):
         # The control: the check alone cannot stop creators that all read
