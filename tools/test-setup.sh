@@ -1,26 +1,53 @@
 #!/bin/bash -xe
 #
-# Prepare the databases and the message bus for the functional and e2e
-# tests on an OpenStack CI node (run by the openstack-tox jobs before tox).
-# The tests create and drop their own databases, so the user needs the
-# right to create databases. Locally, .ci/run does the equivalent.
+# Prepare MariaDB, PostgreSQL and RabbitMQ for the tests: the openstack-tox
+# jobs run this on an OpenStack CI node before tox (with sudo, which they
+# revoke before tox runs); .ci/run runs it as root. Safe to run again.
+#
+# - MariaDB and PostgreSQL: the user openstack_citest, password
+#   openstack_citest (tests/backends.py's defaults, the OpenStack CI
+#   convention). The tests create and drop their own databases, and read
+#   the catalogs, so the user may do anything.
+# - RabbitMQ: the management plugin, whose HTTP API (guest/guest, from
+#   localhost) the tests use to create and delete their virtual hosts.
 
 DB_USER=openstack_citest
 DB_PW=openstack_citest
+RABBIT_API=http://127.0.0.1:15672/api
 
-sudo -H mysql -v -e "
+# As root, or as the postgres user, with sudo unless we are root already.
+if [[ $EUID -eq 0 ]]; then
+    function as_root { "$@"; }
+    function as_postgres { runuser -u postgres -- "$@"; }
+else
+    function as_root { sudo -H "$@"; }
+    function as_postgres { sudo -H -u postgres "$@"; }
+fi
+
+as_root mysql -v -e "
     CREATE USER IF NOT EXISTS '$DB_USER'@'%' IDENTIFIED BY '$DB_PW';
     CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PW';
+    ALTER USER '$DB_USER'@'%' IDENTIFIED BY '$DB_PW';
+    ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PW';
     GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%' WITH GRANT OPTION;
     GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'localhost' WITH GRANT OPTION;
     FLUSH PRIVILEGES;"
 
-# Trust this user's connections from 127.0.0.1, as the tests connect
-# without a password (first line: the first matching line wins).
-pg_hba=$(sudo -H -u postgres psql -t -A -c "SHOW hba_file;")
-sudo sed -i "1i host all $DB_USER 127.0.0.1/32 trust" "$pg_hba"
-sudo -H -u postgres psql -c \
-    "CREATE ROLE $DB_USER WITH LOGIN SUPERUSER CREATEDB;"
-sudo systemctl reload postgresql
+# The tests log in with the password (the distributions' pg_hba.conf asks
+# for one on 127.0.0.1), so pg_hba.conf stays as it is.
+as_postgres psql -X -v ON_ERROR_STOP=1 <<EOF
+SELECT 'CREATE ROLE $DB_USER'
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER')
+\gexec
+ALTER ROLE $DB_USER WITH LOGIN SUPERUSER CREATEDB PASSWORD '$DB_PW';
+EOF
 
-sudo rabbitmqctl status
+as_root rabbitmq-plugins enable rabbitmq_management
+for _ in $(seq 60); do
+    if curl --silent --fail --user guest:guest "$RABBIT_API/whoami"; then
+        exit 0
+    fi
+    sleep 2
+done
+echo "RabbitMQ's management API at $RABBIT_API did not answer in 120s" >&2
+exit 1

@@ -285,7 +285,7 @@ class NovaProcesses(Processes):
     def _setUp(self):
         super()._setUp()
         self.vhost = self.name
-        self._create_vhost()
+        backends.create_vhost(self.vhost, self.addCleanup)
         if self.api:
             self.fakes_url = self._serve(
                 'fakes', 'fake_image_network:application')
@@ -302,19 +302,6 @@ class NovaProcesses(Processes):
             self._nova_manage('db', 'sync', '--local_cell')
         self.engine = sqlalchemy.create_engine(self.db_url('cell1'))
         self.addCleanup(self.engine.dispose)
-
-    def _create_vhost(self):
-        # rabbitmqctl needs root (or the broker's user): sudo elsewhere.
-        ctl = ['rabbitmqctl', '-q']
-        if os.getuid() != 0:
-            ctl = ['sudo', '-n'] + ctl
-        subprocess.run(ctl + ['add_vhost', self.vhost], check=True,
-                       capture_output=True)
-        self.addCleanup(subprocess.run, ctl + ['delete_vhost', self.vhost],
-                        capture_output=True)
-        subprocess.run(ctl + ['set_permissions', '-p', self.vhost, 'guest',
-                              '.*', '.*', '.*'],
-                       check=True, capture_output=True)
 
     # Configuration.
 
