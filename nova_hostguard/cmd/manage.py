@@ -252,9 +252,9 @@ class RepairCommand:
             out('Nothing to repair: no other host holds a record of it or '
                 'instances on it.')
             return EXIT_OK
-        for line in the_plan.changes():
-            out('  ' + line)
         if not args.apply:
+            for line in the_plan.changes():
+                out('  ' + line)
             out('Dry run: nothing was changed. Run again with --apply to '
                 'make these changes, in one transaction.')
             return EXIT_OK
@@ -268,6 +268,14 @@ class RepairCommand:
             err('%s: the repair failed and was rolled back: %s'
                 % (cells.describe(cell), _reason(e)))
             return EXIT_DATABASE
+        if applied.empty:
+            # What the locked re-plan found, not what the first read did.
+            out('Nothing was changed: when the repair locked the rows, no '
+                'other host held a live record of the hypervisor or '
+                'instances on it any more (another repair finished first?).')
+            return EXIT_OK
+        for line in applied.changes():
+            out('  ' + line)
         out('Applied, in one transaction.')
         self._afterwards(applied, dialect)
         return EXIT_OK
