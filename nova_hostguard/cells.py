@@ -23,6 +23,8 @@ import collections
 from oslo_db.sqlalchemy import engines
 import sqlalchemy as sa
 
+from nova_hostguard import display
+
 #: A cell database: its mapping's name and uuid (None without
 #: ``--all-cells``) and its SQLAlchemy URL.
 Cell = collections.namedtuple('Cell', ['name', 'uuid', 'url'])
@@ -35,8 +37,9 @@ class ConfigurationError(Exception):
 def describe(cell):
     """How a cell is named in output: ``name (uuid)``, never its password."""
     if cell.uuid is None:
-        return '[database] connection (%s)' % masked_url(cell.url)
-    return '%s (%s)' % (cell.name or '-', cell.uuid)
+        return '[database] connection (%s)' % display.bare(
+            masked_url(cell.url))
+    return '%s (%s)' % (display.bare(cell.name or '-'), cell.uuid)
 
 
 def masked_url(url):

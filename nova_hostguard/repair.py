@@ -38,6 +38,7 @@ import datetime
 
 import sqlalchemy as sa
 
+from nova_hostguard import display
 from nova_hostguard import ownership
 
 #: Migration statuses after which nothing is in flight.
@@ -89,7 +90,8 @@ class Plan:
                 dialect=dialect, compile_kwargs={'literal_binds': True}))
         statements = [literal(sa.update(INSTANCES).where(
             INSTANCES.c.uuid == m.uuid).values(
-                host=m.host, compute_id=m.compute_id)) for m in self.moves]
+                host=display.sql_text(m.host, dialect),
+                compute_id=m.compute_id)) for m in self.moves]
         statements.extend(literal(sa.update(COMPUTE_NODES).where(
             COMPUTE_NODES.c.id == n.id).values(deleted=0, deleted_at=None))
             for n in self.stale)

@@ -17,6 +17,7 @@ own, reading a nova.conf, on each backend.
 and every row of ``compute_nodes`` are as they were before the command.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from tests.unit.db import base
 
 MANAGE = os.path.join(os.path.dirname(sys.executable),
                       'nova-hostguard-manage')
+SQLITE = [s for s in databases.SCENARIOS if s[0] == 'sqlite']
 HEAD = migration.head_revision()
 
 
@@ -206,3 +208,30 @@ class BadInputTest(ManageTestCase):
         self.assertEqual(2, result.returncode)
         self.assertIn('/nonexistent/nova.conf', result.stderr)
         self.assertNotIn('Traceback', result.stderr)
+
+
+class TerminalSafetyTest(ManageTestCase):
+    """Names from the database reach no terminal raw, cell names too."""
+
+    scenarios = SQLITE
+
+    def test_cell_names_are_escaped_in_every_command(self):
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        cell_uuid = api.map_cell('evil\x1b[2J\u202e', self.db.url)
+        self.split()
+        shown = r'evil\x1b[2J\u202e (%s)' % cell_uuid
+        conf = '[api_database]\nconnection = %s\n' % api.url
+        for command in (('nova-hostguard-manage', 'audit', '--all-cells'),
+                        ('nova-hostguard-manage', 'db', 'version',
+                         '--all-cells'),
+                        ('nova-hostguard-manage', 'db', 'sync',
+                         '--all-cells'),
+                        ('nova-hostguard-status', 'upgrade', 'check',
+                         '--json')):
+            result = self.command(*command, conf=conf)
+            output = result.stdout + result.stderr
+            self.assertNotIn('\x1b', output, command)
+            self.assertNotIn('\u202e', output, command)
+            if command[0] == 'nova-hostguard-status':
+                output = json.loads(result.stdout)['checks'][0]['details']
+            self.assertIn(shown, output, command)

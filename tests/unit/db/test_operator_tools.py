@@ -366,8 +366,12 @@ class RepairTest(base.CommandTestCase):
                           '%s --force' % instance, result.stdout)
         self.assertIn('openstack resource provider delete %s'
                       % self.stale.uuid, result.stdout)
-        undo = result.stdout.split('To undo')[1].splitlines()[1:]
         migration.remove(self.db.engine)   # a no-op here, as documented
+        self.assert_undone(result, before)
+
+    def assert_undone(self, result, before):
+        """The printed undo statements put every changed row back."""
+        undo = result.stdout.split('To undo')[1].splitlines()[1:]
         with self.db.engine.begin() as conn:
             for statement in undo:
                 conn.execute(sa.text(statement.strip().rstrip(';')))
@@ -552,3 +556,23 @@ class RepairTest(base.CommandTestCase):
                 "SELECT uuid, host FROM instances WHERE node = 'hv1'")).all())
         self.assertEqual({self.on_a: 'hostA', self.on_b[0]: 'hostB',
                           self.on_b[1]: 'hostB'}, homes)
+
+    def test_names_in_the_output_and_the_undo_are_terminal_safe(self):
+        odd = 'b\x1b[2J\u202e'
+        owner = self.create('hostA', 'hv9')
+        stale = self.create(odd, 'hv9')
+        moved = self.add_instance(odd, 'hv9', stale.id)
+        before = self.tables(*TABLES)
+        result = self.command('nova-hostguard-manage', 'repair',
+                              '--hypervisor', 'hv9', '--owner', 'hostA',
+                              '--apply', conf=self.conf())
+        self.assertEqual(0, result.returncode, result.stderr)
+        for text in (result.stdout, result.stderr):
+            self.assertNotIn('\x1b', text)
+            self.assertNotIn('\u202e', text)
+        self.assertIn(r"move instance %s from host 'b\x1b[2J\u202e' to "
+                      r"'hostA' (compute_id %s -> %s)"
+                      % (moved, stale.id, owner.id), result.stdout)
+        self.assertIn(r"compute service of 'b\x1b[2J\u202e'", result.stdout)
+        # The undo still restores the exact name.
+        self.assert_undone(result, before)
