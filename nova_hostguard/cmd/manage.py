@@ -26,7 +26,8 @@ Reads nova's own configuration, like ``nova-manage``::
 Exit status: 0 done, nothing to do, or (audit) clean; 1 refused (db sync:
 a hypervisor already has more than one live owner; repair: not safe) or
 (audit) problems found; 2 bad usage or configuration; 3 a database could
-not be reached or changed.
+not be reached or changed; 255 an unexpected error (one line; the
+traceback with --debug).
 """
 
 import json
@@ -387,7 +388,11 @@ category_opt = cfg.SubCommandOpt('category', title='Commands',
 
 
 def main():
-    problem = common.parse_nova_configuration(
+    return common.run('nova-hostguard-manage', _main)
+
+
+def _main():
+    problem = common.read_configuration(
         CONF, 'nova-hostguard-manage', [category_opt])
     if problem is not None:
         if problem:
