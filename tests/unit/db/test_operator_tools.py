@@ -20,6 +20,7 @@ and migrations is as it was before the command.
 import datetime
 import json
 import threading
+import uuid
 
 import fixtures
 from oslo_db import api as oslo_db_api
@@ -556,6 +557,55 @@ class RepairTest(base.CommandTestCase):
                 "SELECT uuid, host FROM instances WHERE node = 'hv1'")).all())
         self.assertEqual({self.on_a: 'hostA', self.on_b[0]: 'hostB',
                           self.on_b[1]: 'hostB'}, homes)
+
+    def nova_like_user(self):
+        """The URL of a new user with every privilege on this database.
+
+        And none beyond it, as nova's own is usually granted.
+        """
+        name = 'hgt_' + uuid.uuid4().hex[:10]
+        admin = sa.create_engine(self.db.url, isolation_level='AUTOCOMMIT')
+        self.addCleanup(admin.dispose)
+        if self.backend == 'mysql':
+            # Any host ('%', doubled for PyMySQL's parameter format).
+            create = ["CREATE USER '%s'@'%%%%' IDENTIFIED BY 'pw'" % name,
+                      "GRANT ALL ON %s.* TO '%s'@'%%%%'"
+                      % (self.db.name, name)]
+            drop = ["DROP USER '%s'@'%%%%'" % name]
+        else:
+            create = ["CREATE ROLE %s LOGIN PASSWORD 'pw'" % name,
+                      'GRANT ALL ON ALL TABLES IN SCHEMA public TO %s' % name,
+                      'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO %s'
+                      % name]
+            drop = ['DROP OWNED BY %s' % name, 'DROP ROLE %s' % name]
+
+        def run(statements):
+            with admin.connect() as conn:
+                for statement in statements:
+                    conn.exec_driver_sql(statement)
+        run(create)
+        self.addCleanup(run, drop)
+        return sa.engine.make_url(self.db.url).set(
+            username=name, password='pw').render_as_string(
+                hide_password=False)
+
+    def test_a_database_user_with_only_nova_s_privileges(self):
+        before = self.tables(*TABLES)
+        result = self.command(
+            'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
+            '--owner', 'hostA', '--apply',
+            conf=self.conf().replace(self.db.url, self.nova_like_user()))
+        if self.backend == 'mysql':
+            # Who waits for the repair's locks is in INNODB_TRX, which
+            # needs the PROCESS privilege: rolled back, as documented.
+            self.assertEqual(3, result.returncode, result.stdout)
+            self.assertIn('the repair failed and was rolled back',
+                          result.stderr)
+            self.assertIn('PROCESS privilege', result.stderr)
+            self.assertEqual(before, self.tables(*TABLES))
+        else:
+            self.assertEqual(0, result.returncode, result.stderr)
+            self.assertIn('Applied, in one transaction.', result.stdout)
 
     def test_names_in_the_output_and_the_undo_are_terminal_safe(self):
         odd = 'b\x1b[2J\u202e'
