@@ -33,6 +33,7 @@ import collections
 import sqlalchemy as sa
 
 from nova_hostguard.db import splits as db_splits
+from nova_hostguard import display
 
 Split = collections.namedtuple('Split', ['cell', 'hypervisor_hostname',
                                          'nodes'])
@@ -214,9 +215,8 @@ def cross_cell(nodes_by_cell, report):
             report.cross_cell.append(CrossCell(name, sorted(owners[name])))
 
 
-def safe(text):
-    """A name for a terminal: control characters escaped, as %r does."""
-    return repr(text)
+#: A name for a terminal: control characters escaped, as %r does.
+safe = display.quoted
 
 
 def render(report):

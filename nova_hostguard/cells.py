@@ -23,6 +23,8 @@ import collections
 from oslo_db.sqlalchemy import engines
 import sqlalchemy as sa
 
+from nova_hostguard import display
+
 #: A cell database: its mapping's name and uuid (None without
 #: ``--all-cells``) and its SQLAlchemy URL.
 Cell = collections.namedtuple('Cell', ['name', 'uuid', 'url'])
@@ -35,15 +37,33 @@ class ConfigurationError(Exception):
 def describe(cell):
     """How a cell is named in output: ``name (uuid)``, never its password."""
     if cell.uuid is None:
-        return '[database] connection (%s)' % masked_url(cell.url)
-    return '%s (%s)' % (cell.name or '-', cell.uuid)
+        return '[database] connection (%s)' % display.bare(
+            masked_url(cell.url))
+    return '%s (%s)' % (display.bare(cell.name or '-'), cell.uuid)
 
 
 def masked_url(url):
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return '<not a database URL>'
+
+
+def check_url(url, where):
+    """Refuse, as a configuration error, a URL no engine can be made of.
+
+    A malformed URL, a port that is not a number, a dialect or a driver
+    that is not installed: one line naming ``where``, never the password
+    (none of these errors quotes the URL).
+    """
+    try:
+        dialect = sa.engine.make_url(url).get_dialect()
+        # SQLAlchemy 1.4 names it dbapi().
+        (getattr(dialect, 'import_dbapi', None) or dialect.dbapi)()
+    except (sa.exc.ArgumentError, ValueError, ImportError) as e:
+        raise ConfigurationError('%s is not a database URL that can be used '
+                                 'here: %s' % (where, e))
+    return url
 
 
 def targets(conf, all_cells):
@@ -54,7 +74,8 @@ def targets(conf, all_cells):
                 '[database] connection is not set in %s; pass the nova.conf '
                 'of nova-conductor with --config-file, or use --all-cells' %
                 (', '.join(conf.config_file) or 'any configuration file'))
-        return [Cell(None, None, conf.database.connection)]
+        return [Cell(None, None, check_url(conf.database.connection,
+                                           '[database] connection'))]
     if not conf.api_database.connection:
         raise ConfigurationError(
             '--all-cells reads the cell mappings from the API database, but '
@@ -63,10 +84,14 @@ def targets(conf, all_cells):
     from nova import context as nova_context
     from nova import objects
 
+    check_url(conf.api_database.connection, '[api_database] connection')
     _configure_api_database(conf)
-    mappings = objects.CellMappingList.get_all(
-        nova_context.get_admin_context())
-    return [Cell(m.name, m.uuid, m.database_connection) for m in mappings]
+    found = [Cell(m.name, m.uuid, m.database_connection) for m in
+             objects.CellMappingList.get_all(nova_context.get_admin_context())]
+    for cell in found:
+        check_url(cell.url, 'the database_connection of cell %s'
+                  % describe(cell))
+    return found
 
 
 _api_database = []
@@ -83,6 +108,10 @@ def _configure_api_database(conf):
     from nova import objects
 
     objects.register_all()
+    # A command fails at once when the API database does not answer, as
+    # the cell engines do, instead of nova's retries for minutes
+    # ([api_database] max_retries, 10 times 10 s by default).
+    conf.set_override('max_retries', 0, group='api_database')
     api_db_api.configure(conf)
     _api_database.append(conf)
 

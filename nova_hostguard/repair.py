@@ -19,12 +19,18 @@ hypervisor held by another host is retired (soft-deleted, as nova does).
 Both in one transaction of the cell database.
 
 It refuses, changing nothing, when that is not safe: the owner has no
-record of the hypervisor or no live nova-compute service; an instance to
-move is busy (a task in progress) or part of a migration or evacuation
-that has not finished; a retired record's placement resource provider
-holds allocations other than those of the instances moved (or placement
-cannot be asked). The plan is built again, with the rows locked, inside
-the transaction that applies it.
+record of the hypervisor or no live nova-compute service; the
+nova-compute service of another host involved is up (its next periodic
+run would revive the retired record: nova undeletes it by uuid); an
+instance to move is busy (a task in progress) or part of a migration or
+evacuation that has not finished; a retired record's placement resource
+provider holds allocations other than those of the instances moved (or
+placement cannot be asked). The plan is built again, with the rows
+locked, inside the transaction that applies it; and just before that
+transaction commits, it rolls back if another transaction waits to change
+the instances it locked (nova accepting an action: nova's conditional
+update would succeed after the commit, on an instance that moved under
+it).
 """
 
 import collections
@@ -32,6 +38,7 @@ import datetime
 
 import sqlalchemy as sa
 
+from nova_hostguard import display
 from nova_hostguard import ownership
 
 #: Migration statuses after which nothing is in flight.
@@ -40,7 +47,7 @@ FINISHED_MIGRATIONS = ('confirmed', 'reverted', 'error', 'failed',
 
 Node = collections.namedtuple('Node', ['id', 'host', 'uuid'])
 Move = collections.namedtuple('Move', ['uuid', 'host', 'compute_id',
-                                       'task_state'])
+                                       'task_state', 'id'])
 
 
 class Unsafe(Exception):
@@ -83,7 +90,8 @@ class Plan:
                 dialect=dialect, compile_kwargs={'literal_binds': True}))
         statements = [literal(sa.update(INSTANCES).where(
             INSTANCES.c.uuid == m.uuid).values(
-                host=m.host, compute_id=m.compute_id)) for m in self.moves]
+                host=display.sql_text(m.host, dialect),
+                compute_id=m.compute_id)) for m in self.moves]
         statements.extend(literal(sa.update(COMPUTE_NODES).where(
             COMPUTE_NODES.c.id == n.id).values(deleted=0, deleted_at=None))
             for n in self.stale)
@@ -97,7 +105,8 @@ COMPUTE_NODES = sa.table(
     sa.column('hypervisor_hostname', sa.String),
     sa.column('deleted', sa.Integer), sa.column('deleted_at', sa.DateTime))
 INSTANCES = sa.table(
-    'instances', sa.column('uuid', sa.String), sa.column('host', sa.String),
+    'instances', sa.column('id', sa.Integer),
+    sa.column('uuid', sa.String), sa.column('host', sa.String),
     sa.column('node', sa.String), sa.column('compute_id', sa.BigInteger),
     sa.column('task_state', sa.String), sa.column('deleted', sa.Integer),
     sa.column('updated_at', sa.DateTime))
@@ -141,12 +150,15 @@ def plan(connection, hypervisor, owner, service_down_time, allocations,
     stale = sorted(n for n in nodes if n.host != owner)
 
     i = INSTANCES
-    moves = sorted(Move(*r[:4]) for r in connection.execute(select(
-        i.c.uuid, i.c.host, i.c.compute_id, i.c.task_state, i.c.node).where(
-            i.c.deleted == 0, i.c.node == hypervisor))
-        if r[4] == hypervisor and r[1] != owner)
+    moves = sorted(Move(*r[:5]) for r in connection.execute(select(
+        i.c.uuid, i.c.host, i.c.compute_id, i.c.task_state, i.c.id,
+        i.c.node).where(i.c.deleted == 0, i.c.node == hypervisor))
+        if r[5] == hypervisor and r[1] != owner)
 
     reasons = _owner_not_live(connection, owner, service_down_time, now)
+    reasons.extend(_others_up(
+        connection, sorted({n.host for n in stale} | {m.host for m in moves}),
+        service_down_time, now, lock))
     reasons.extend('instance %s is busy (task_state %s)' % (m.uuid,
                                                             m.task_state)
                    for m in moves if m.task_state)
@@ -157,24 +169,59 @@ def plan(connection, hypervisor, owner, service_down_time, allocations,
     return Plan(hypervisor, owners[0], stale, moves)
 
 
-def _owner_not_live(connection, owner, service_down_time, now):
+def _compute_services(connection, hosts, lock=False):
+    """The live nova-compute service rows of ``hosts``, by host."""
     s = SERVICES
-    rows = [r for r in connection.execute(sa.select(
+    query = sa.select(
         s.c.host, s.c.forced_down, s.c.last_seen_up, s.c.updated_at,
         s.c.created_at).where(s.c.deleted == 0, s.c.binary == 'nova-compute',
-                              s.c.host == owner)) if r[0] == owner]
-    if not rows:
+                              s.c.host.in_(hosts))
+    if lock:
+        query = query.with_for_update()
+    return {r.host: r for r in connection.execute(query) if r.host in hosts}
+
+
+def _heartbeat(service):
+    return service.last_seen_up or service.updated_at or service.created_at
+
+
+def _is_up(service, service_down_time, now):
+    """Up as nova's servicegroup reads it: not forced down, heartbeat fresh."""
+    heartbeat = _heartbeat(service)
+    return not service.forced_down and heartbeat is not None and (
+        now - heartbeat).total_seconds() <= service_down_time
+
+
+def _owner_not_live(connection, owner, service_down_time, now):
+    service = _compute_services(connection, [owner]).get(owner)
+    if service is None:
         return ['the owner %r has no nova-compute service' % owner]
-    host, forced_down, last_seen_up, updated_at, created_at = rows[0]
-    if forced_down:
+    if service.forced_down:
         return ['the nova-compute service of the owner %r is forced down'
                 % owner]
-    heartbeat = last_seen_up or updated_at or created_at
-    if heartbeat is None or (now - heartbeat).total_seconds() > \
-            service_down_time:
+    if not _is_up(service, service_down_time, now):
         return ['the nova-compute service of the owner %r is down (last '
-                'heartbeat %s); start it first' % (owner, heartbeat)]
+                'heartbeat %s); start it first' % (owner,
+                                                   _heartbeat(service))]
     return []
+
+
+def _others_up(connection, hosts, service_down_time, now, lock):
+    """Hosts to retire whose nova-compute is up: they would revive it.
+
+    Their service rows stay locked until the repair commits, so that a
+    forced-down flag cannot be lifted in between.
+    """
+    services = _compute_services(connection, hosts, lock) if hosts else {}
+    return ['the nova-compute service of host %r is up (last heartbeat '
+            '%s): its next periodic run would revive the record retired '
+            'here (nova undeletes it by uuid). Stop it and wait until it '
+            'is reported down ([DEFAULT] service_down_time, %d s), or '
+            'force it down ("openstack compute service set --down HOST '
+            'nova-compute")' % (host, _heartbeat(services[host]),
+                                service_down_time)
+            for host in hosts if host in services and
+            _is_up(services[host], service_down_time, now)]
 
 
 def _migrations_in_flight(connection, moves, stale):
@@ -223,8 +270,12 @@ def apply(connection, hypervisor, owner, service_down_time, allocations):
                         allocations, lock=True)
         now = datetime.datetime.utcnow()
         if the_plan.moves:
+            # By primary key, whose rows this transaction holds: through
+            # the uuid index, MySQL/MariaDB would also wait for a
+            # conditional update by uuid (nova's) waiting for those rows,
+            # a deadlock that nova retries after the commit.
             result = connection.execute(sa.update(INSTANCES).where(
-                INSTANCES.c.uuid.in_([m.uuid for m in the_plan.moves]),
+                INSTANCES.c.id.in_([m.id for m in the_plan.moves]),
                 INSTANCES.c.deleted == 0).values(
                     host=owner, compute_id=the_plan.owner.id,
                     updated_at=now))
@@ -235,7 +286,50 @@ def apply(connection, hypervisor, owner, service_down_time, allocations):
                 COMPUTE_NODES.c.deleted == 0).values(
                     deleted=COMPUTE_NODES.c.id, deleted_at=now))
             _expect(result.rowcount, len(the_plan.stale), 'compute nodes')
+        if the_plan.moves:
+            _refuse_if_waited_for(connection)
     return the_plan
+
+
+#: Sessions blocked by this one's locks on ``instances``, by backend.
+WAITERS = {
+    'mysql': sa.text(
+        "SELECT r.trx_mysql_thread_id "
+        "FROM information_schema.INNODB_LOCK_WAITS w "
+        "JOIN information_schema.INNODB_TRX b "
+        "ON b.trx_id = w.blocking_trx_id "
+        "JOIN information_schema.INNODB_TRX r "
+        "ON r.trx_id = w.requesting_trx_id "
+        "JOIN information_schema.INNODB_LOCKS l "
+        "ON l.lock_id = w.requested_lock_id "
+        "WHERE b.trx_mysql_thread_id = CONNECTION_ID() "
+        "AND l.lock_table LIKE '%.`instances`'"),
+    'postgresql': sa.text(
+        "SELECT a.pid FROM pg_stat_activity a "
+        "WHERE pg_backend_pid() = ANY(pg_blocking_pids(a.pid)) "
+        "AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid "
+        "AND l.relation = 'instances'::regclass)"),
+}
+
+
+def _refuse_if_waited_for(connection):
+    """Roll back if another transaction waits to change locked instances.
+
+    nova accepts an action with a conditional update (``task_state IS
+    NULL``) of an instance it read before: if that update waits for this
+    repair's locks, it succeeds right after the commit, and nova sends the
+    action to the host it read, which no longer holds the instance.
+    SQLite has no row locks and is not checked. On MySQL/MariaDB reading
+    ``information_schema.INNODB_TRX`` needs the PROCESS privilege; without
+    it the query fails and the repair is rolled back.
+    """
+    query = WAITERS.get(connection.dialect.name)
+    if query is not None and connection.execute(query).first():
+        raise Unsafe(['another database session waits to change an '
+                      'instance on the hypervisor (nova accepting an action '
+                      'on it while the repair held it): the action would go '
+                      'to the host nova read, not to the owner. Run the '
+                      'repair again once no instance to move is busy'])
 
 
 def _expect(changed, planned, what):

@@ -72,3 +72,38 @@ def reason(error):
     inner = getattr(error, 'inner_exception', None) or error
     orig = getattr(inner, 'orig', None)
     return str(orig if orig is not None else inner).splitlines()[0]
+
+
+#: Exit status of an unexpected error, as nova-manage and
+#: oslo.upgradecheck use it.
+EXIT_UNEXPECTED = 255
+
+LOG = logging.getLogger(__name__)
+
+
+def read_configuration(conf, prog, cli_opts=()):
+    """:func:`parse_nova_configuration`; an unreadable file is a problem.
+
+    A directory or an unreadable file as ``--config-file`` raises an
+    ``OSError`` while the files are read.
+    """
+    try:
+        return parse_nova_configuration(conf, prog, cli_opts)
+    except OSError as e:
+        return 'cannot read the configuration: %s' % e
+
+
+def run(prog, command):
+    """``command()``'s exit status; an unexpected error is one line, 255.
+
+    The traceback goes to the log at debug level (``--debug``), not to the
+    operator's terminal or a monitoring system's mail.
+    """
+    try:
+        return command()
+    except Exception as e:
+        LOG.debug('%s: unexpected error', prog, exc_info=True)
+        print('%s: unexpected error: %s: %s' % (
+            prog, type(e).__name__, (str(e).splitlines() or [''])[0]),
+            file=sys.stderr)
+        return EXIT_UNEXPECTED

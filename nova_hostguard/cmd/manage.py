@@ -26,7 +26,8 @@ Reads nova's own configuration, like ``nova-manage``::
 Exit status: 0 done, nothing to do, or (audit) clean; 1 refused (db sync:
 a hypervisor already has more than one live owner; repair: not safe) or
 (audit) problems found; 2 bad usage or configuration; 3 a database could
-not be reached or changed.
+not be reached or changed; 255 an unexpected error (one line; the
+traceback with --debug).
 """
 
 import json
@@ -252,9 +253,9 @@ class RepairCommand:
             out('Nothing to repair: no other host holds a record of it or '
                 'instances on it.')
             return EXIT_OK
-        for line in the_plan.changes():
-            out('  ' + line)
         if not args.apply:
+            for line in the_plan.changes():
+                out('  ' + line)
             out('Dry run: nothing was changed. Run again with --apply to '
                 'make these changes, in one transaction.')
             return EXIT_OK
@@ -268,6 +269,14 @@ class RepairCommand:
             err('%s: the repair failed and was rolled back: %s'
                 % (cells.describe(cell), _reason(e)))
             return EXIT_DATABASE
+        if applied.empty:
+            # What the locked re-plan found, not what the first read did.
+            out('Nothing was changed: when the repair locked the rows, no '
+                'other host held a live record of the hypervisor or '
+                'instances on it any more (another repair finished first?).')
+            return EXIT_OK
+        for line in applied.changes():
+            out('  ' + line)
         out('Applied, in one transaction.')
         self._afterwards(applied, dialect)
         return EXIT_OK
@@ -379,7 +388,11 @@ category_opt = cfg.SubCommandOpt('category', title='Commands',
 
 
 def main():
-    problem = common.parse_nova_configuration(
+    return common.run('nova-hostguard-manage', _main)
+
+
+def _main():
+    problem = common.read_configuration(
         CONF, 'nova-hostguard-manage', [category_opt])
     if problem is not None:
         if problem:

@@ -13,9 +13,10 @@
 """``nova-hostguard-status upgrade check``, like ``nova-status``.
 
 Reads nova's configuration and answers, with oslo.upgradecheck's codes
-(0 success, 1 warning, 2 failure, 255 error): is the unique constraint in
-every cell, does any hypervisor have more than one live owner, and is the
-guard switched on in the configuration read.
+(0 success, 1 warning, 2 failure, also for a configuration or a database
+that cannot be used; 255 an unexpected error, in one line): is the unique
+constraint in every cell, does any hypervisor have more than one live
+owner, and is the guard switched on in the configuration read.
 """
 
 import sys
@@ -56,6 +57,10 @@ class Checks(upgradecheck.UpgradeCommands):
             targets = self._cells()
         except cells.ConfigurationError as e:
             return None, Result(Code.FAILURE, str(e))
+        except common.DB_ERRORS as e:
+            return None, Result(Code.FAILURE, 'cannot read the cell mappings '
+                                'from the API database: %s'
+                                % common.reason(e))
         found = []
         for cell in targets:
             engine = cells.engine(cell)
@@ -127,9 +132,13 @@ class Checks(upgradecheck.UpgradeCommands):
 
 
 def main():
+    return common.run('nova-hostguard-status', _main)
+
+
+def _main():
     checks = Checks()
     upgradecheck.register_cli_options(CONF, checks)
-    problem = common.parse_nova_configuration(CONF, 'nova-hostguard-status')
+    problem = common.read_configuration(CONF, 'nova-hostguard-status')
     if problem is not None:
         if problem:
             print('nova-hostguard-status: %s' % problem, file=sys.stderr)
@@ -137,7 +146,9 @@ def main():
     common.setup_logging(CONF)
     # upgradecheck.main() would set this; check() reads --json from it.
     upgradecheck.CONF = CONF
-    return upgradecheck.run(CONF)
+    # Not upgradecheck.run(), which prints an unexpected error's traceback
+    # on stdout: common.run() prints one line on stderr (exit 255 alike).
+    return CONF.command.action_fn()
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ import datetime
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import fixtures
@@ -118,17 +119,53 @@ class CommandTestCase(BackendTestCase):
     """Runs nova-hostguard's installed commands in processes of their own."""
 
     def command(self, program, *args, conf=None):
+        process = self.start_command(program, *args, conf=conf)
+        return self.finish_command(process)
+
+    def start_command(self, program, *args, conf=None):
+        """The command running in the background: for races."""
         if conf is None:
             conf = '[database]\nconnection = %s\n' % self.db.url
         path = os.path.join(self.useFixture(fixtures.TempDir()).path,
                             'nova.conf')
         with open(path, 'w') as f:
             f.write(conf)
-        result = subprocess.run(
+        process = subprocess.Popen(
             [os.path.join(os.path.dirname(sys.executable), program),
              '--config-file', path] + list(args),
-            capture_output=True, text=True, timeout=300)
-        self.addDetail('%s %s output' % (program, ' '.join(args)),
-                       testtools.content.text_content(
-                           result.stdout + result.stderr))
-        return result
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process.name = '%s %s' % (program, ' '.join(args))
+        self.addCleanup(process.kill)
+        return process
+
+    def finish_command(self, process):
+        """A started command's CompletedProcess, once it has exited."""
+        stdout, stderr = process.communicate(timeout=300)
+        self.addDetail('%s output' % process.name,
+                       testtools.content.text_content(stdout + stderr))
+        return subprocess.CompletedProcess(process.args, process.returncode,
+                                           stdout, stderr)
+
+    def wait_for_lock_waits(self, count):
+        """Until ``count`` sessions of this database wait for a row lock.
+
+        Bounded: fails the test after 120 s.
+        """
+        if self.backend == 'mysql':
+            query = sa.text(
+                'SELECT COUNT(*) FROM information_schema.INNODB_TRX t '
+                'JOIN information_schema.PROCESSLIST p '
+                'ON p.ID = t.trx_mysql_thread_id '
+                "WHERE t.trx_state = 'LOCK WAIT' AND p.DB = :db")
+        else:
+            query = sa.text(
+                'SELECT COUNT(*) FROM pg_stat_activity WHERE datname = :db '
+                "AND wait_event_type = 'Lock'")
+        deadline = time.monotonic() + 120
+        with self.db.engine.connect() as conn:
+            while conn.execute(query, {'db': self.db.name}).scalar() < count:
+                conn.rollback()   # a fresh snapshot for the next look
+                self.assertLess(time.monotonic(), deadline,
+                                'fewer than %d sessions wait for a lock'
+                                % count)
+                time.sleep(0.1)

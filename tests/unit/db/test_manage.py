@@ -17,11 +17,15 @@ own, reading a nova.conf, on each backend.
 and every row of ``compute_nodes`` are as they were before the command.
 """
 
+import json
 import os
 import subprocess
 import sys
+import time
 
+import fixtures
 import sqlalchemy as sa
+import testtools.content
 
 from nova_hostguard.db import migration
 from tests import databases
@@ -29,6 +33,9 @@ from tests.unit.db import base
 
 MANAGE = os.path.join(os.path.dirname(sys.executable),
                       'nova-hostguard-manage')
+STATUS = os.path.join(os.path.dirname(sys.executable),
+                      'nova-hostguard-status')
+SQLITE = [s for s in databases.SCENARIOS if s[0] == 'sqlite']
 HEAD = migration.head_revision()
 
 
@@ -206,3 +213,134 @@ class BadInputTest(ManageTestCase):
         self.assertEqual(2, result.returncode)
         self.assertIn('/nonexistent/nova.conf', result.stderr)
         self.assertNotIn('Traceback', result.stderr)
+
+
+class CommandLineErrorsTest(ManageTestCase):
+    """One line on stderr, a documented exit status, no retries.
+
+    Not 1, which audit uses for "problems found": monitoring must not take
+    a configuration error for a split hypervisor. "Nothing lost": the
+    cell database's schema and compute_nodes rows are as before.
+    """
+
+    scenarios = SQLITE
+
+    def setUp(self):
+        super().setUp()
+        self.create('hostA', 'hv1')
+        self.before = self.snapshot(self.db)
+        self.addCleanup(lambda: self.assertEqual(self.before,
+                                                 self.snapshot(self.db)))
+
+    def assert_one_line(self, result, code, text):
+        self.assertEqual(code, result.returncode,
+                         result.stdout + result.stderr)
+        self.assertEqual([text], [line for line in result.stderr.splitlines()
+                                  if text in line], result.stderr)
+        self.assertEqual(1, len(result.stderr.splitlines()), result.stderr)
+        self.assertNotIn('Traceback', result.stdout + result.stderr)
+        self.assertNotIn('s3cret', result.stdout + result.stderr)
+
+    def status(self, conf):
+        """upgrade check --json: (result, {check: details})."""
+        result = self.command('nova-hostguard-status', 'upgrade', 'check',
+                              '--json', conf=conf)
+        self.assertNotIn('Traceback', result.stdout + result.stderr)
+        checks = json.loads(result.stdout)['checks']
+        return result, {c['check']: c['details'] for c in checks}
+
+    def test_a_directory_as_the_configuration_file(self):
+        path = self.useFixture(fixtures.TempDir()).path
+        for command in ([MANAGE, '--config-file', path, 'audit'],
+                        [STATUS, '--config-file', path, 'upgrade', 'check']):
+            result = subprocess.run(command, capture_output=True, text=True,
+                                    timeout=300)
+            self.assert_one_line(
+                result, 2, '%s: cannot read the configuration: [Errno 21] '
+                'Is a directory: %r' % (os.path.basename(command[0]), path))
+
+    def test_database_urls_that_cannot_be_used(self):
+        for url, why in (
+                ('mysql+pymysql://nova:s3cret@127.0.0.1:abc/nova',
+                 "invalid literal for int() with base 10: 'abc'"),
+                ('mysql+mysqldb://nova:s3cret@127.0.0.1/nova',
+                 "No module named 'MySQLdb'")):
+            for option in ('database', 'api_database'):
+                conf = '[%s]\nconnection = %s\n' % (option, url)
+                message = ('[%s] connection is not a database URL that can '
+                           'be used here: %s' % (option, why))
+                result = self.manage(
+                    'audit', *(['--all-cells'] if option == 'api_database'
+                               else []), conf=conf)
+                self.assert_one_line(result, 2,
+                                     'nova-hostguard-manage: ' + message)
+                result, checks = self.status(conf)
+                self.assertEqual(2, result.returncode)
+                self.assertEqual('', result.stderr)
+                self.assertEqual(message, checks[
+                    'Unique hypervisor constraint in every cell'])
+
+    def test_the_api_database_down_fails_at_once(self):
+        # nova's own API database access retries ([api_database]
+        # max_retries): a command must not, whatever nova.conf says.
+        conf = ('[api_database]\nconnection = mysql+pymysql://nova:s3cret@'
+                '127.0.0.1:1/nova_api\nmax_retries = 3\nretry_interval = 1\n')
+        started = time.monotonic()
+        result = self.manage('audit', '--all-cells', conf=conf)
+        self.addDetail('seconds', testtools.content.text_content(
+            '%.1f' % (time.monotonic() - started)))
+        self.assert_one_line(
+            result, 3, "nova-hostguard-manage: database error: (2003, "
+            "\"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] "
+            "Connection refused)\")")
+        self.assertNotIn('attempts left', result.stderr)
+        result, checks = self.status(conf)
+        self.assertEqual(2, result.returncode)
+        self.assertEqual('', result.stderr)
+        self.assertIn("cannot read the cell mappings from the API database: "
+                      "(2003, \"Can't connect to MySQL server",
+                      checks['No hypervisor with more than one live owner'])
+
+    def test_an_unexpected_error_is_one_line_and_255(self):
+        # A cell mapping without a database_connection: nova's own
+        # CellMapping fails on it.
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        api.map_cell('broken', None)
+        conf = '[api_database]\nconnection = %s\n' % api.url
+        result = self.manage('audit', '--all-cells', conf=conf)
+        self.assert_one_line(result, 255, 'nova-hostguard-manage: unexpected '
+                             'error: TypeError: argument of type '
+                             "'NoneType' is not iterable")
+        result = self.command('nova-hostguard-status', 'upgrade', 'check',
+                              conf=conf)
+        self.assert_one_line(result, 255, 'nova-hostguard-status: unexpected '
+                             'error: TypeError: argument of type '
+                             "'NoneType' is not iterable")
+        self.assertEqual('', result.stdout)
+
+
+class TerminalSafetyTest(ManageTestCase):
+    """Names from the database reach no terminal raw, cell names too."""
+
+    scenarios = SQLITE
+
+    def test_cell_names_are_escaped_in_every_command(self):
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        cell_uuid = api.map_cell('evil\x1b[2J\u202e', self.db.url)
+        self.split()
+        shown = r'evil\x1b[2J\u202e (%s)' % cell_uuid
+        conf = '[api_database]\nconnection = %s\n' % api.url
+        for command in (('nova-hostguard-manage', 'audit', '--all-cells'),
+                        ('nova-hostguard-manage', 'db', 'version',
+                         '--all-cells'),
+                        ('nova-hostguard-manage', 'db', 'sync',
+                         '--all-cells'),
+                        ('nova-hostguard-status', 'upgrade', 'check',
+                         '--json')):
+            result = self.command(*command, conf=conf)
+            output = result.stdout + result.stderr
+            self.assertNotIn('\x1b', output, command)
+            self.assertNotIn('\u202e', output, command)
+            if command[0] == 'nova-hostguard-status':
+                output = json.loads(result.stdout)['checks'][0]['details']
+            self.assertIn(shown, output, command)

@@ -19,8 +19,12 @@ and migrations is as it was before the command.
 
 import datetime
 import json
+import threading
+import uuid
 
 import fixtures
+from oslo_db import api as oslo_db_api
+from oslo_db.sqlalchemy import engines
 import requests
 import sqlalchemy as sa
 
@@ -246,7 +250,7 @@ class UpgradeCheckTest(base.CommandTestCase):
 
 
 class RepairTest(base.CommandTestCase):
-    """hv1 is split: hostA (the owner, running) and hostB (stale)."""
+    """hv1 is split: hostA (the owner, running) and hostB (stale, down)."""
 
     scenarios = SERVER_BACKENDS
 
@@ -260,7 +264,7 @@ class RepairTest(base.CommandTestCase):
         self.owner = self.create('hostA', 'hv1')
         self.stale = self.create('hostB', 'hv1')
         self.add_service('hostA')
-        self.add_service('hostB')
+        self.add_service('hostB', heartbeat_age=3600)
         self.on_b = sorted([self.add_instance('hostB', 'hv1', self.stale.id),
                             self.add_instance('hostB', 'hv1', self.stale.id)])
         self.on_a = self.add_instance('hostA', 'hv1', self.owner.id)
@@ -363,8 +367,12 @@ class RepairTest(base.CommandTestCase):
                           '%s --force' % instance, result.stdout)
         self.assertIn('openstack resource provider delete %s'
                       % self.stale.uuid, result.stdout)
-        undo = result.stdout.split('To undo')[1].splitlines()[1:]
         migration.remove(self.db.engine)   # a no-op here, as documented
+        self.assert_undone(result, before)
+
+    def assert_undone(self, result, before):
+        """The printed undo statements put every changed row back."""
+        undo = result.stdout.split('To undo')[1].splitlines()[1:]
         with self.db.engine.begin() as conn:
             for statement in undo:
                 conn.execute(sa.text(statement.strip().rstrip(';')))
@@ -432,3 +440,189 @@ class RepairTest(base.CommandTestCase):
             self.repair('--apply', placement='http://127.0.0.1:9'),
             'cannot read the allocations of resource provider %s'
             % self.stale.uuid, before)
+
+    def set_service(self, host, **values):
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.update(sa.table(
+                'services', sa.column('host'),
+                *map(sa.column, values))).where(
+                    sa.column('host') == host).values(**values))
+
+    def test_refuses_while_a_retired_host_is_up(self):
+        # Its next periodic run would revive the retired record.
+        self.set_service('hostB', updated_at=datetime.datetime.utcnow())
+        before = self.tables(*TABLES)
+        result = self.repair('--apply')
+        self.assert_refused(result, "the nova-compute service of host "
+                            "'hostB' is up", before)
+        self.assertIn('openstack compute service set --down', result.stderr)
+        self.assertNotIn("'hostA' is up", result.stderr)
+
+    def test_a_retired_host_forced_down_is_down(self):
+        self.set_service('hostB', updated_at=datetime.datetime.utcnow(),
+                         forced_down=True)
+        result = self.repair('--apply')
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('Applied, in one transaction.', result.stdout)
+
+    def hold(self, conn, table, column, value):
+        """Lock one row in ``conn``'s transaction: a repair waits there."""
+        conn.execute(sa.select(sa.column(column)).select_from(
+            sa.table(table)).where(sa.column(column) == value)
+            .with_for_update())
+
+    def test_two_repairs_at_once_say_what_each_did(self):
+        for instance in self.on_b:
+            self.allocate(instance, self.stale.uuid)
+        with self.db.engine.connect() as conn:
+            with conn.begin():
+                # Both repairs read their plan, then queue for the owner's
+                # record: the first one applies, the second finds nothing.
+                self.hold(conn, 'compute_nodes', 'id', self.owner.id)
+                first = self.start_command(
+                    'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
+                    '--owner', 'hostA', '--apply', conf=self.conf())
+                self.wait_for_lock_waits(1)
+                second = self.start_command(
+                    'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
+                    '--owner', 'hostA', '--apply', conf=self.conf())
+                self.wait_for_lock_waits(2)
+        first, second = map(self.finish_command, (first, second))
+
+        self.assertEqual((0, 0), (first.returncode, second.returncode),
+                         first.stderr + second.stderr)
+        self.assertIn('Applied, in one transaction.', first.stdout)
+        self.assertIn('heal_allocations', first.stdout)
+        self.assertIn("compute service of 'hostB'", first.stdout)
+        self.assertNotIn('Applied', second.stdout)
+        self.assertIn('Nothing was changed: when the repair locked the rows, '
+                      'no other host held a live record', second.stdout)
+        self.assertNotIn('heal_allocations', second.stdout)
+        self.assertNotIn('compute service of', second.stdout)
+        self.assertNotIn('To undo', second.stdout)
+
+    def nova_accepts_an_action(self, instance_uuid, accepted):
+        """nova-api's instance.save(expected_task_state=None), its UPDATE.
+
+        Retried on a deadlock as nova retries it
+        (``instance_update_and_get_original``), through oslo.db.
+        """
+        engine = engines.create_engine(self.db.url)
+        self.addCleanup(engine.dispose)
+
+        @oslo_db_api.wrap_db_retry(max_retries=5, retry_on_deadlock=True)
+        def update():
+            with engine.begin() as conn:
+                return conn.execute(sa.text(
+                    "UPDATE instances SET task_state = 'rebooting_hard', "
+                    "updated_at = :now WHERE uuid = :uuid AND deleted = 0 "
+                    "AND task_state IS NULL"),
+                    {'now': datetime.datetime.utcnow(),
+                     'uuid': instance_uuid}).rowcount
+        accepted.append(update())
+
+    def test_an_action_accepted_while_the_repair_holds_the_instance(self):
+        before = self.tables(*TABLES)
+        accepted = []
+        with self.db.engine.connect() as conn:
+            with conn.begin():
+                # The repair has locked the instances and waits for the
+                # stale host's service row; nova's conditional update of an
+                # instance to move then waits for the repair.
+                self.hold(conn, 'services', 'host', 'hostB')
+                repair = self.start_command(
+                    'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
+                    '--owner', 'hostA', '--apply', conf=self.conf())
+                self.wait_for_lock_waits(1)
+                action = threading.Thread(target=self.nova_accepts_an_action,
+                                          args=(self.on_b[0], accepted))
+                action.start()
+                self.wait_for_lock_waits(2)
+        result = self.finish_command(repair)
+        action.join()
+
+        # nova accepted the action for the host it read, and that is still
+        # where the instance is: the repair was rolled back.
+        self.assertEqual([1], accepted)
+        self.assertEqual(1, result.returncode, result.stdout)
+        self.assertIn('refusing to repair; nothing was changed',
+                      result.stderr)
+        self.assertIn('another database session waits to change an '
+                      'instance', result.stderr)
+        after = self.tables(*TABLES)
+        for table in ('compute_nodes', 'services', 'migrations'):
+            self.assertEqual(before[table], after[table])
+        with self.db.engine.connect() as conn:
+            homes = dict(conn.execute(sa.text(
+                "SELECT uuid, host FROM instances WHERE node = 'hv1'")).all())
+        self.assertEqual({self.on_a: 'hostA', self.on_b[0]: 'hostB',
+                          self.on_b[1]: 'hostB'}, homes)
+
+    def nova_like_user(self):
+        """The URL of a new user with every privilege on this database.
+
+        And none beyond it, as nova's own is usually granted.
+        """
+        name = 'hgt_' + uuid.uuid4().hex[:10]
+        admin = sa.create_engine(self.db.url, isolation_level='AUTOCOMMIT')
+        self.addCleanup(admin.dispose)
+        if self.backend == 'mysql':
+            # Any host ('%', doubled for PyMySQL's parameter format).
+            create = ["CREATE USER '%s'@'%%%%' IDENTIFIED BY 'pw'" % name,
+                      "GRANT ALL ON %s.* TO '%s'@'%%%%'"
+                      % (self.db.name, name)]
+            drop = ["DROP USER '%s'@'%%%%'" % name]
+        else:
+            create = ["CREATE ROLE %s LOGIN PASSWORD 'pw'" % name,
+                      'GRANT ALL ON ALL TABLES IN SCHEMA public TO %s' % name,
+                      'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO %s'
+                      % name]
+            drop = ['DROP OWNED BY %s' % name, 'DROP ROLE %s' % name]
+
+        def run(statements):
+            with admin.connect() as conn:
+                for statement in statements:
+                    conn.exec_driver_sql(statement)
+        run(create)
+        self.addCleanup(run, drop)
+        return sa.engine.make_url(self.db.url).set(
+            username=name, password='pw').render_as_string(
+                hide_password=False)
+
+    def test_a_database_user_with_only_nova_s_privileges(self):
+        before = self.tables(*TABLES)
+        result = self.command(
+            'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
+            '--owner', 'hostA', '--apply',
+            conf=self.conf().replace(self.db.url, self.nova_like_user()))
+        if self.backend == 'mysql':
+            # Who waits for the repair's locks is in INNODB_TRX, which
+            # needs the PROCESS privilege: rolled back, as documented.
+            self.assertEqual(3, result.returncode, result.stdout)
+            self.assertIn('the repair failed and was rolled back',
+                          result.stderr)
+            self.assertIn('PROCESS privilege', result.stderr)
+            self.assertEqual(before, self.tables(*TABLES))
+        else:
+            self.assertEqual(0, result.returncode, result.stderr)
+            self.assertIn('Applied, in one transaction.', result.stdout)
+
+    def test_names_in_the_output_and_the_undo_are_terminal_safe(self):
+        odd = 'b\x1b[2J\u202e'
+        owner = self.create('hostA', 'hv9')
+        stale = self.create(odd, 'hv9')
+        moved = self.add_instance(odd, 'hv9', stale.id)
+        before = self.tables(*TABLES)
+        result = self.command('nova-hostguard-manage', 'repair',
+                              '--hypervisor', 'hv9', '--owner', 'hostA',
+                              '--apply', conf=self.conf())
+        self.assertEqual(0, result.returncode, result.stderr)
+        for text in (result.stdout, result.stderr):
+            self.assertNotIn('\x1b', text)
+            self.assertNotIn('\u202e', text)
+        self.assertIn(r"move instance %s from host 'b\x1b[2J\u202e' to "
+                      r"'hostA' (compute_id %s -> %s)"
+                      % (moved, stale.id, owner.id), result.stdout)
+        self.assertIn(r"compute service of 'b\x1b[2J\u202e'", result.stdout)
+        # The undo still restores the exact name.
+        self.assert_undone(result, before)
