@@ -25,6 +25,8 @@ like any other.
 
 import collections
 
+from nova_hostguard import display
+
 #: A live compute node record that owns a hypervisor.
 Owner = collections.namedtuple(
     'Owner', ['host', 'node_uuid', 'hypervisor_hostname'])
@@ -60,7 +62,7 @@ def refusal_message(hypervisor_hostname, host, owners):
     """
     held_by = ', '.join(
         '%r (compute node %s, %s)' % (
-            owner.host, _unquoted(str(owner.node_uuid)), state)
+            owner.host, display.bare(str(owner.node_uuid)), state)
         for owner, state in owners)
     first_owner = owners[0][0]
     return (
@@ -80,8 +82,8 @@ def refusal_message(hypervisor_hostname, host, owners):
             'held_by': held_by,
             'host': host,
             'owner': first_owner.host,
-            'owner_value': _unquoted(first_owner.host),
-            'owner_node': _unquoted(str(first_owner.node_uuid)),
+            'owner_value': display.bare(first_owner.host),
+            'owner_node': display.bare(str(first_owner.node_uuid)),
         })
 
 
@@ -107,11 +109,6 @@ def disabled_reason(hypervisor_hostname, owners):
     if len(reason) > DISABLED_REASON_LENGTH:
         reason = reason[:DISABLED_REASON_LENGTH - 3] + '...'
     return reason
-
-
-def _unquoted(name):
-    """``name`` with control characters escaped, as %r would, unquoted."""
-    return repr(name)[1:-1]
 
 
 def describe_service(service, is_up):
