@@ -28,8 +28,8 @@
 # clean phases. Stand-ins replace only what needs root, systemd or the
 # network, each recording its call in OUT/calls:
 #   sudo         runs a file command (cat, chmod, chown, cp, grep, install,
-#                mkdir, rm, sed, tee, touch) whose absolute paths are all
-#                under OUT; anything else is recorded, not run
+#                mkdir, rm, sed, tee, touch) whose paths are all under OUT;
+#                anything else is recorded, not run
 #   systemctl, journalctl, rabbitmqctl, mysql
 #                systemd and the servers
 #   pip_install  the network (PyPI); the plugin's setup_develop still
@@ -74,11 +74,14 @@ function record {
     echo "$*" >> "$CALLS"
 }
 
+# Every absolute path argument is /dev/null or under OUT. sed's /regex/
+# arguments (spaces, ^, [ or backslashes in them) are no paths.
 function _under_out {
     local arg
     for arg in "$@"; do
         case "$arg" in
             /dev/null|"$OUT"/*) ;;
+            /*[[:space:]^[\\]*) ;;
             /*) return 1 ;;
         esac
     done
