@@ -27,7 +27,10 @@ from alembic import config as alembic_config
 from alembic import operations as alembic_operations
 from alembic.runtime import migration as alembic_migration
 from alembic import script as alembic_script
+from oslo_log import log as logging
 import sqlalchemy as sa
+
+LOG = logging.getLogger(__name__)
 
 VERSION_TABLE = 'hostguard_alembic_version'
 
@@ -49,7 +52,7 @@ class LockTimeout(Exception):
 
     def __init__(self, seconds, what):
         super().__init__(
-            'waited %d s for %s and gave up (--lock-timeout); this run '
+            'waited %d s for %s, then gave up (--lock-timeout); this run '
             'changed nothing' % (seconds, what))
 
 
@@ -190,8 +193,7 @@ def upgrade(engine, revision='head', lock_timeout=DEFAULT_LOCK_TIMEOUT):
         current, problem = _revision(conn), constraint_problem(conn)
         conn.commit()
         if current != target:
-            alembic_command.upgrade(_config(conn), revision)
-            conn.commit()
+            _upgrade(conn, revision)
             return APPLIED
         if problem is None:
             return NOTHING
@@ -205,6 +207,33 @@ def upgrade(engine, revision='head', lock_timeout=DEFAULT_LOCK_TIMEOUT):
                 with context.begin_transaction(_per_migration=True):
                     script.module.upgrade()
         return REPAIRED
+
+
+def _upgrade(conn, revision):
+    """alembic's upgrade; if it fails, no version table of ours is left.
+
+    alembic creates the version table first, which MySQL commits at once
+    and PostgreSQL with the first autocommit block.
+    """
+    had_table = sa.inspect(conn).has_table(VERSION_TABLE)
+    conn.commit()
+    try:
+        alembic_command.upgrade(_config(conn), revision)
+        conn.commit()
+    except Exception:
+        if not had_table:
+            _drop_version_table(conn)
+        raise
+
+
+def _drop_version_table(conn):
+    try:
+        conn.rollback()
+        sa.Table(VERSION_TABLE, sa.MetaData()).drop(conn, checkfirst=True)
+        conn.commit()
+    except Exception as e:
+        LOG.warning('Could not drop the empty %s this run created: %s',
+                    VERSION_TABLE, e)
 
 
 def remove(engine, lock_timeout=DEFAULT_LOCK_TIMEOUT):

@@ -132,15 +132,17 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
         """
         if not for_lock:
             query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
-                     "current_database() AND query LIKE :s")
+                     "current_database() AND query LIKE :s AND "
+                     "pid <> pg_backend_pid()")
         elif self.backend == 'mysql':
             query = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                     "WHERE DB = DATABASE() AND INFO LIKE :s AND (STATE "
+                     "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND "
+                     "INFO LIKE :s AND (STATE "
                      "LIKE 'Waiting for%lock' OR STATE = 'User lock')")
         else:
             query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
                      "current_database() AND query LIKE :s AND "
-                     "wait_event_type = 'Lock'")
+                     "wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
         with self.db.engine.connect() as conn:
             return conn.execute(sa.text(query),
                                 {'s': statement_like}).scalar()
