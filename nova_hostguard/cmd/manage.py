@@ -128,7 +128,7 @@ class DbCommands:
                 outcome = migration.upgrade(engine,
                                             lock_timeout=args.lock_timeout)
             except SYNC_ERRORS as e:
-                if not self._done_by_another(cell, engine, head):
+                if not self._done_by_another(engine, head):
                     return self._sync_failed(cell, engine, e, before, done)
                 outcome = migration.NOTHING
             out('%s: %s' % (cells.describe(cell), self._outcome(
@@ -148,7 +148,7 @@ class DbCommands:
                 'while this one ran' % head)
 
     @staticmethod
-    def _done_by_another(cell, engine, head):
+    def _done_by_another(engine, head):
         """After a failure: did another session leave the cell at head?"""
         try:
             return migration.state(engine) == (head, None)
@@ -175,9 +175,11 @@ class DbCommands:
             print('This cell\'s state could not be read again; "db version" '
                   'shows it.', file=sys.stderr)
         else:
-            print('This cell was changed meanwhile by another session: it is '
-                  'now at %s.' % migration.describe(
-                      after, migration.head_revision()), file=sys.stderr)
+            # Another session's work, or a leftover this run could not
+            # remove (logged above): say what the cell holds now.
+            print('This cell is not as this run found it: it is now at %s.'
+                  % migration.describe(after, migration.head_revision()),
+                  file=sys.stderr)
         print('%s.' % ('The constraint was applied to ' + ', '.join(
             cells.describe(c) for c in done) if done else
             'No other cell was changed'), file=sys.stderr)

@@ -254,6 +254,8 @@ def remove(engine, lock_timeout=DEFAULT_LOCK_TIMEOUT):
 INDEX = 'uniq_compute_nodes0hypervisor_hostname0deleted'
 
 
+MISSING = 'its index %s is missing' % INDEX
+
 #: A PostgreSQL index: ``valid`` (usable and maintained), and the pid of
 #: the session building it concurrently right now, if any.
 PostgresqlIndex = collections.namedtuple('PostgresqlIndex',
@@ -298,7 +300,7 @@ def constraint_problem(conn):
     index = [i for i in inspector.get_indexes('compute_nodes')
              if i['name'] == INDEX]
     if not index:
-        return 'its index %s is missing' % INDEX
+        return MISSING
     if not (index[0]['unique'] and index[0]['column_names'] ==
             ['hypervisor_hostname', 'deleted']):
         return ('its index %s is not unique on (hypervisor_hostname, '
@@ -333,7 +335,13 @@ def describe(state, head):
         recorded = '%s (head)' % state.revision
     else:
         recorded = '%s (head is %s)' % (state.revision, head)
-    if state.revision is None or state.problem is None:
+    if state.revision is None:
+        if state.problem is None:
+            return recorded + ', though the constraint is there'
+        if state.problem != MISSING:
+            return '%s; %s' % (recorded, state.problem)
+        return recorded
+    if state.problem is None:
         return recorded
     return '%s, but the constraint is not really there: %s' % (
         recorded, state.problem)

@@ -187,8 +187,10 @@ class PostgresqlConcurrentSyncTest(base.BackendTestCase):
 
     def test_the_loser_never_drops_the_winners_index(self):
         paused, paused_result, go_on = self.paused_run()
+        # Its lock timeout only bounds the test: the paused run builds the
+        # index once released, however slow the machine.
         other, other_result = self.in_thread(migration.upgrade,
-                                             self.db.engine)
+                                             self.db.engine, lock_timeout=300)
         # The other run either builds the index while this one is paused
         # (each on its own) or waits for it to finish (they take turns).
         self.wait_until(lambda: not other.is_alive() or self.sessions_waiting(
