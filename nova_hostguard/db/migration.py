@@ -293,9 +293,9 @@ def constraint_problem(conn):
             return ('its index %s is being built by another session (pid '
                     '%s) right now' % (INDEX, index.builder))
         if index and not index.valid:
-            return ('its index %s is INVALID, left by a CREATE INDEX '
-                    'CONCURRENTLY that did not finish: it does not refuse '
-                    'every second live owner' % INDEX)
+            return ('its index %s is INVALID, left by a CREATE or DROP '
+                    'INDEX CONCURRENTLY that did not finish: it does not '
+                    'refuse every second live owner' % INDEX)
     inspector = sa.inspect(conn)
     index = [i for i in inspector.get_indexes('compute_nodes')
              if i['name'] == INDEX]

@@ -292,6 +292,22 @@ class LocksTest(ManageTestCase):
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertEqual((HEAD, None), migration.state(self.db.engine))
 
+    def test_remove_behind_an_open_transaction_changes_nothing(self):
+        self.create('hostA', 'hv1')
+        migration.upgrade(self.db.engine)
+        before = self.snapshot(self.db)
+        writer = self.open_writer()
+
+        result = self.manage('db', 'remove', '--lock-timeout', '1')
+        writer.rollback()
+
+        self.assertEqual(3, result.returncode, result.stderr)
+        self.assertIn('could not remove the constraint: waited 1 s for a '
+                      'lock on compute_nodes', result.stderr)
+        # Nothing changed: the constraint, recorded and really there.
+        self.assertEqual(before, self.snapshot(self.db))
+        self.assertEqual((HEAD, None), migration.state(self.db.engine))
+
     def test_a_second_sync_waits_for_the_first_and_says_so(self):
         self.create('hostA', 'hv1')
         writer = self.open_writer()

@@ -230,8 +230,12 @@ def _drop_leftover(bind):
 
 
 def _downgrade_postgresql(bind):
-    with op.get_context().autocommit_block():
-        bind.execute(sa.text('DROP INDEX CONCURRENTLY IF EXISTS %s' % INDEX))
+    # Not CONCURRENTLY: that one marks the index INVALID first, then waits
+    # for every transaction using the table, and a lock timeout there
+    # would leave it so. A plain drop waits (bounded by lock_timeout) for
+    # one brief ACCESS EXCLUSIVE lock, in the migration's transaction:
+    # all or nothing.
+    bind.execute(sa.text('DROP INDEX IF EXISTS %s' % INDEX))
 
 
 # SQLite
