@@ -30,6 +30,7 @@ not be reached or changed; 255 an unexpected error (one line; the
 traceback with --debug).
 """
 
+import argparse
 import json
 import sys
 
@@ -50,6 +51,9 @@ EXIT_USAGE = 2
 EXIT_DATABASE = 3
 
 DB_ERRORS = common.DB_ERRORS
+#: Why a cell's migration can fail: a database error, a lock not granted
+#: in time, or the migration's own refusal (RuntimeError).
+SYNC_ERRORS = DB_ERRORS + (migration.LockTimeout, RuntimeError)
 _reason = common.reason
 
 SPLIT_ADVICE = (
@@ -96,7 +100,8 @@ class DbCommands:
         for cell in targets:
             engine = cells.engine(cell)
             try:
-                if migration.current_revision(engine) == head:
+                before = migration.state(engine)
+                if before.revision == head and before.problem is None:
                     out('%s: already at %s, nothing to do'
                         % (cells.describe(cell), head))
                     continue
@@ -108,7 +113,7 @@ class DbCommands:
                 return EXIT_DATABASE
             if splits:
                 found.append((cell, splits))
-            pending.append((cell, engine))
+            pending.append((cell, engine, before))
         if found:
             count = sum(len(s) for _c, s in found)
             err('refusing to add the unique constraint: %d hypervisor%s '
@@ -118,32 +123,67 @@ class DbCommands:
             for line in _splits_report(found) + ['', SPLIT_ADVICE]:
                 print(line, file=sys.stderr)
             return EXIT_REFUSED
-        for done, (cell, engine) in enumerate(pending):
+        done = []
+        for cell, engine, before in pending:
             try:
-                migration.upgrade(engine)
-            except DB_ERRORS as e:
-                return self._sync_failed(cell, engine, e, pending[:done])
-            out('%s: applied %s (unique hypervisor_hostname per live compute '
-                'node)' % (cells.describe(cell), head))
+                outcome = migration.upgrade(engine,
+                                            lock_timeout=args.lock_timeout)
+            except SYNC_ERRORS as e:
+                if not self._done_by_another(engine, head):
+                    return self._sync_failed(cell, engine, e, before, done)
+                outcome = migration.NOTHING
+            out('%s: %s' % (cells.describe(cell), self._outcome(
+                outcome, before, head)))
+            done.append(cell)
         return EXIT_OK
 
-    def _sync_failed(self, cell, engine, error, done):
+    @staticmethod
+    def _outcome(outcome, before, head):
+        if outcome == migration.APPLIED:
+            return ('applied %s (unique hypervisor_hostname per live compute '
+                    'node)' % head)
+        if outcome == migration.REPAIRED:
+            return ('repaired %s: it was recorded, but %s; the constraint is '
+                    'in place now' % (head, before.problem))
+        return ('already at %s, nothing to do: another session applied it '
+                'while this one ran' % head)
+
+    @staticmethod
+    def _done_by_another(engine, head):
+        """After a failure: did another session leave the cell at head?"""
+        try:
+            return migration.state(engine) == (head, None)
+        except DB_ERRORS:
+            return False
+
+    def _sync_failed(self, cell, engine, error, before, done):
         err('%s: could not apply the constraint: %s'
             % (cells.describe(cell), _reason(error)))
         try:
+            after = migration.state(engine)
             with engine.connect() as conn:
                 splits = db_splits.split_hypervisors(conn)
         except DB_ERRORS:
-            splits = []
+            after, splits = None, []
         if splits:
             print('A compute node record was created while the constraint '
                   'was being added:', file=sys.stderr)
             for line in _splits_report([(cell, splits)]) + ['', SPLIT_ADVICE]:
                 print(line, file=sys.stderr)
-        print('This cell is unchanged; %s.' % (
-            'the constraint was applied to ' + ', '.join(
-                cells.describe(c) for c, _e in done) if done else
-            'no cell was changed'), file=sys.stderr)
+        if after == before:
+            print('This cell is unchanged.', file=sys.stderr)
+        elif after is None:
+            print('This cell\'s state could not be read again; "db version" '
+                  'shows it.', file=sys.stderr)
+        else:
+            # Another session's work, or a leftover this run could not
+            # remove (logged above): say what the cell holds now.
+            print('This cell is not as this run found it: it is now at %s.'
+                  % migration.describe(after, migration.head_revision()),
+                  file=sys.stderr)
+        print('%s.' % ('The constraint was applied to ' + ', '.join(
+            cells.describe(c) for c in done) if done else
+            'No other cell was changed'), file=sys.stderr)
         return EXIT_DATABASE
 
     def version(self, args):
@@ -152,19 +192,16 @@ class DbCommands:
         status = EXIT_OK
         for cell in cells.targets(CONF, args.all_cells):
             try:
-                current = migration.current_revision(cells.engine(cell))
+                state = migration.state(cells.engine(cell))
             except DB_ERRORS as e:
                 err('%s: cannot read the database: %s'
                     % (cells.describe(cell), _reason(e)))
                 status = EXIT_DATABASE
                 continue
-            if current is None:
-                state = 'not applied (head is %s)' % head
-            elif current == head:
-                state = '%s (head)' % current
-            else:
-                state = '%s (head is %s)' % (current, head)
-            out('%s: %s' % (cells.describe(cell), state))
+            line = migration.describe(state, head)
+            if state.revision and state.problem:
+                line += ' ("db sync" repairs it)'
+            out('%s: %s' % (cells.describe(cell), line))
         return status
 
     def remove(self, args):
@@ -173,8 +210,8 @@ class DbCommands:
             engine = cells.engine(cell)
             try:
                 current = migration.current_revision(engine)
-                migration.remove(engine)
-            except DB_ERRORS as e:
+                migration.remove(engine, lock_timeout=args.lock_timeout)
+            except (migration.LockTimeout,) + DB_ERRORS as e:
                 err('%s: could not remove the constraint: %s'
                     % (cells.describe(cell), _reason(e)))
                 return EXIT_DATABASE
@@ -351,6 +388,29 @@ ALL_CELLS_HELP = ('Work on every cell database mapped in the API database '
                   'the one in [database] connection.')
 
 
+LOCK_TIMEOUT_HELP = (
+    'How long to wait for any lock, in seconds (default: %(default)s): for '
+    'another run on the same cell database, and for transactions open on '
+    'compute_nodes. While the schema change waits, nova\'s queries on '
+    'compute_nodes may queue behind it; after this long it gives up, '
+    'changing nothing in that cell.')
+
+
+def _seconds(text):
+    """A whole number of seconds, at least 1.
+
+    0 would mean "forever" to PostgreSQL and "not at all" to MySQL.
+    """
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(
+            'expected a whole number of seconds, at least 1, not %r' % text)
+    return seconds
+
+
 def add_command_parsers(subparsers):
     db = subparsers.add_parser('db', help=DbCommands.__doc__)
     actions = db.add_subparsers(dest='action', metavar='ACTION')
@@ -360,6 +420,11 @@ def add_command_parsers(subparsers):
         parser = actions.add_parser(name, help=method.__doc__.splitlines()[0])
         parser.add_argument('--all-cells', action='store_true',
                             help=ALL_CELLS_HELP)
+        if name != 'version':
+            parser.add_argument(
+                '--lock-timeout', metavar='SECONDS', type=_seconds,
+                default=migration.DEFAULT_LOCK_TIMEOUT,
+                help=LOCK_TIMEOUT_HELP)
         parser.set_defaults(action_fn=name)
 
     parser = subparsers.add_parser('audit', help=AuditCommand.__doc__)

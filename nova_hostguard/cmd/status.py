@@ -61,6 +61,11 @@ class Checks(upgradecheck.UpgradeCommands):
             return None, Result(Code.FAILURE, 'cannot read the cell mappings '
                                 'from the API database: %s'
                                 % common.reason(e))
+        if not targets:
+            return None, Result(Code.WARNING, (
+                'No cell is mapped in the API database ([api_database] '
+                'connection): nothing was checked. Map the cells with '
+                '"nova-manage cell_v2" first.'))
         found = []
         for cell in targets:
             engine = cells.engine(cell)
@@ -75,16 +80,19 @@ class Checks(upgradecheck.UpgradeCommands):
         return found, None
 
     def _check_constraint(self):
-        found, failure = self._each_cell(migration.constraint_present)
+        found, failure = self._each_cell(migration.state)
         if failure:
             return failure
-        missing = [cell for cell, present in found if not present]
+        head = migration.head_revision()
+        # In place means recorded at head and really there.
+        missing = ['%s: %s' % (cell, migration.describe(state, head))
+                   for cell, state in found if state != (head, None)]
         if missing:
             return Result(Code.WARNING, (
-                'The unique constraint is missing in %s: two nova-compute '
+                'The unique constraint is missing in %s. Two nova-compute '
                 'services starting at once could both pass the guard\'s '
                 'check. Run "nova-hostguard-manage db sync --all-cells".')
-                % ', '.join(missing))
+                % '; '.join(missing))
         return Result(Code.SUCCESS)
 
     def _check_split_hypervisors(self):

@@ -16,6 +16,7 @@ import datetime
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -113,6 +114,93 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
     def tables(self, *names):
         """Every row of each table: for "nothing changed"."""
         return {name: self.db.rows(name) for name in names}
+
+    # Concurrency, reproduced with real sessions and real locks.
+
+    def wait_until(self, predicate, what):
+        """Poll ``predicate`` until true; fail (not hang) after a minute."""
+        deadline = time.monotonic() + 60
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.fail('gave up waiting for %s' % what)
+            time.sleep(0.05)
+
+    def sessions_waiting(self, statement_like, for_lock=True):
+        """How many sessions wait for a lock in a statement LIKE this.
+
+        Or, with ``for_lock`` false, ran it last (PostgreSQL).
+        """
+        if not for_lock:
+            query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND query LIKE :s AND "
+                     "pid <> pg_backend_pid()")
+        elif self.backend == 'mysql':
+            query = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                     "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND "
+                     "INFO LIKE :s AND (STATE "
+                     "LIKE 'Waiting for%lock' OR STATE = 'User lock')")
+        else:
+            query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND query LIKE :s AND "
+                     "wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        with self.db.engine.connect() as conn:
+            return conn.execute(sa.text(query),
+                                {'s': statement_like}).scalar()
+
+    def open_writer(self):
+        """A transaction that wrote to compute_nodes and stays open.
+
+        As a nova-compute stuck between its update and its commit would
+        leave one: it holds the table's lock until rolled back.
+        """
+        conn = self.db.engine.connect()
+        self.addCleanup(conn.close)
+        conn.execute(sa.text('UPDATE compute_nodes SET updated_at = '
+                             'updated_at'))
+        return conn
+
+    def in_thread(self, function, *args, **kwargs):
+        """Run ``function`` in a thread: (thread, {'value' or 'error'})."""
+        result = {}
+
+        def run():
+            try:
+                result['value'] = function(*args, **kwargs)
+            except Exception as e:
+                result['error'] = e
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread, result
+
+    def interrupted_build(self, index):
+        """Leave ``index`` INVALID, as an interrupted build leaves it.
+
+        A CREATE UNIQUE INDEX CONCURRENTLY (PostgreSQL) whose session was
+        terminated mid-build: the build waits for an open writer after
+        creating its index; its session is terminated there.
+        """
+        writer = self.open_writer()
+        builder = sa.create_engine(self.db.url, isolation_level='AUTOCOMMIT')
+        self.addCleanup(builder.dispose)
+        pid = []
+        thread, result = self.in_thread(self._build, builder, index, pid)
+        self.wait_until(lambda: self.sessions_waiting(
+            'CREATE UNIQUE INDEX CONCURRENTLY%') == 1, 'the build to wait')
+        with self.db.engine.connect() as conn:
+            conn.execute(sa.text('SELECT pg_terminate_backend(:p)'),
+                         {'p': pid[0]})
+        thread.join(60)
+        writer.rollback()
+        self.assertIn('error', result)
+
+    @staticmethod
+    def _build(engine, index, pid):
+        with engine.connect() as conn:
+            pid.append(conn.execute(sa.text(
+                'SELECT pg_backend_pid()')).scalar())
+            conn.execute(sa.text(
+                'CREATE UNIQUE INDEX CONCURRENTLY %s ON compute_nodes '
+                '(hypervisor_hostname, deleted)' % index))
 
 
 class CommandTestCase(BackendTestCase):

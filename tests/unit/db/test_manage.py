@@ -106,6 +106,30 @@ class DbSyncTest(ManageTestCase):
         self.assertEqual(before, self.snapshot(self.db))
         self.assertIsNone(migration.current_revision(self.db.engine))
 
+    def test_sync_repairs_a_constraint_recorded_but_not_there(self):
+        # Recorded at head, but the index was dropped behind its back:
+        # version, sync and the database must not disagree.
+        result = self.manage('db', 'sync')
+        self.assertEqual(0, result.returncode, result.stderr)
+        applied = databases.schema_dump(self.db.engine)
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text(
+                'DROP INDEX %s%s' % (migration.INDEX, ' ON compute_nodes'
+                                     if self.backend == 'mysql' else '')))
+
+        result = self.manage('db', 'version')
+        self.assertIn('%s (head), but the constraint is not really there: '
+                      'its index %s is missing ("db sync" repairs it)'
+                      % (HEAD, migration.INDEX), result.stdout)
+
+        result = self.manage('db', 'sync')
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('repaired %s: it was recorded, but its index %s is '
+                      'missing; the constraint is in place now'
+                      % (HEAD, migration.INDEX), result.stdout)
+        self.assertEqual(applied, databases.schema_dump(self.db.engine))
+        self.assertEqual((HEAD, None), migration.state(self.db.engine))
+
     def masked_url(self):
         return sa.engine.make_url(self.db.url).render_as_string(
             hide_password=True)
@@ -204,6 +228,17 @@ class BadInputTest(ManageTestCase):
         self.assertIn('--all-cells reads the cell mappings from the API '
                       'database, but [api_database] connection is not set',
                       result.stderr)
+        self.assertIsNone(migration.current_revision(self.db.engine))
+
+    def test_a_lock_timeout_that_is_not_a_positive_number(self):
+        before = self.snapshot(self.db)
+        for value in ('0', '-5', 'ten', '1.5'):
+            result = self.manage('db', 'sync', '--lock-timeout', value)
+            self.assertEqual(2, result.returncode)
+            self.assertIn('expected a whole number of seconds, at least 1, '
+                          'not %r' % value, result.stderr)
+            self.assertNotIn('Traceback', result.stderr)
+        self.assertEqual(before, self.snapshot(self.db))
         self.assertIsNone(migration.current_revision(self.db.engine))
 
     def test_a_missing_config_file(self):
@@ -344,3 +379,100 @@ class TerminalSafetyTest(ManageTestCase):
             if command[0] == 'nova-hostguard-status':
                 output = json.loads(result.stdout)['checks'][0]['details']
             self.assertIn(shown, output, command)
+
+
+SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
+
+
+class LocksTest(ManageTestCase):
+    """db sync next to open transactions and to another db sync.
+
+    The transaction is a real one on a second connection that wrote to
+    compute_nodes and stays open, as a nova process stuck before its
+    commit would leave it.
+    """
+
+    scenarios = SERVER_BACKENDS
+
+    def start(self, *args):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'nova.conf')
+        with open(path, 'w') as f:
+            f.write('[database]\nconnection = %s\n' % self.db.url)
+        process = subprocess.Popen(
+            [MANAGE, '--config-file', path] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(process.kill)
+        return process
+
+    def test_sync_behind_an_open_transaction_gives_up_changing_nothing(self):
+        self.create('hostA', 'hv1')
+        before = self.snapshot(self.db)
+        writer = self.open_writer()
+
+        result = self.manage('db', 'sync', '--lock-timeout', '1')
+        writer.rollback()
+
+        self.assertEqual(3, result.returncode, result.stderr)
+        self.assertIn('could not apply the constraint: waited 1 s for a lock '
+                      'on compute_nodes, held by a transaction still open '
+                      'on it, then gave up (--lock-timeout); this run changed '
+                      'nothing', result.stderr)
+        self.assertIn('This cell is unchanged.', result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+        # Nothing changed: schema, rows, and no version recorded.
+        self.assertEqual(before, self.snapshot(self.db))
+        self.assertIsNone(migration.current_revision(self.db.engine))
+
+        # Once that transaction is gone, the same command goes through.
+        result = self.manage('db', 'sync', '--lock-timeout', '1')
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual((HEAD, None), migration.state(self.db.engine))
+
+    def test_remove_behind_an_open_transaction_changes_nothing(self):
+        self.create('hostA', 'hv1')
+        migration.upgrade(self.db.engine)
+        before = self.snapshot(self.db)
+        writer = self.open_writer()
+
+        result = self.manage('db', 'remove', '--lock-timeout', '1')
+        writer.rollback()
+
+        self.assertEqual(3, result.returncode, result.stderr)
+        self.assertIn('could not remove the constraint: waited 1 s for a '
+                      'lock on compute_nodes', result.stderr)
+        # Nothing changed: the constraint, recorded and really there.
+        self.assertEqual(before, self.snapshot(self.db))
+        self.assertEqual((HEAD, None), migration.state(self.db.engine))
+
+    def test_a_second_sync_waits_for_the_first_and_says_so(self):
+        self.create('hostA', 'hv1')
+        writer = self.open_writer()
+        first = self.start('db', 'sync', '--lock-timeout', '120')
+        # The first holds the run lock and waits for the writer.
+        self.wait_until(lambda: self.sessions_waiting(
+            'ALTER TABLE%' if self.backend == 'mysql' else 'LOCK TABLE%')
+            == 1, 'the first sync to wait for the open transaction')
+        second = self.start('db', 'sync', '--lock-timeout', '120')
+        if self.backend == 'mysql':
+            # Its first read of compute_nodes queues behind the first's
+            # ALTER, as every query does: bounded by the first's timeout.
+            self.wait_until(lambda: self.sessions_waiting('%') == 2,
+                            'the second sync to wait for the first')
+        else:
+            # Its reads go on; it tries the run lock in turn.
+            self.wait_until(lambda: self.sessions_waiting(
+                '%pg_try_advisory_lock%', for_lock=False) == 1,
+                'the second sync to wait for the first')
+        writer.rollback()
+        first_out, first_err = first.communicate(timeout=300)
+        second_out, second_err = second.communicate(timeout=300)
+
+        self.assertEqual((0, 0), (first.returncode, second.returncode),
+                         first_err + second_err)
+        self.assertIn(': applied %s' % HEAD, first_out)
+        self.assertIn(': already at %s, nothing to do' % HEAD, second_out)
+        if self.backend == 'postgresql':
+            self.assertIn('nothing to do: another session applied it while '
+                          'this one ran', second_out)
+        self.assertEqual((HEAD, None), migration.state(self.db.engine))

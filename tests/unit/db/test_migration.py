@@ -12,6 +12,8 @@
 
 """Our migrations on nova's real schema, on each backend."""
 
+import threading
+
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
@@ -138,3 +140,97 @@ class PostgresqlConcurrentBuildTest(base.BackendTestCase):
         self.heal()
         migration.upgrade(self.db.engine)
         self.assertIs(True, self.index_validity())
+
+
+class PostgresqlConcurrentSyncTest(base.BackendTestCase):
+    """Two syncs at once, one paused after reading the index state.
+
+    The pause is SQLAlchemy's own statement hook on that run's engine: it
+    holds the run just before its CREATE UNIQUE INDEX CONCURRENTLY, after
+    it found no index. The other side is a second real session.
+    """
+
+    scenarios = [('postgresql', {'backend': 'postgresql'})]
+
+    def index_validity(self):
+        with self.db.engine.connect() as conn:
+            return conn.execute(sa.text(
+                'SELECT i.indisvalid FROM pg_class c JOIN pg_index i '
+                'ON i.indexrelid = c.oid WHERE c.relname = :n'),
+                {'n': INDEX}).scalar()
+
+    def paused_run(self):
+        """A sync in a thread, held before it creates the index."""
+        engine = sa.create_engine(self.db.url)
+        self.addCleanup(engine.dispose)
+        reached, go_on = threading.Event(), threading.Event()
+        self.addCleanup(go_on.set)
+
+        @sa.event.listens_for(engine, 'before_cursor_execute')
+        def pause(conn, cursor, statement, *args):
+            if statement.startswith('CREATE UNIQUE INDEX'):
+                reached.set()
+                go_on.wait(60)
+        thread, result = self.in_thread(migration.upgrade, engine)
+        self.assertTrue(reached.wait(60), result)
+        return thread, result, go_on
+
+    def assert_one_live_owner_only(self):
+        from nova import exception
+
+        self.assertIs(True, self.index_validity())
+        self.assertEqual(migration.head_revision(),
+                         migration.current_revision(self.db.engine))
+        self.create('hostA', 'hv1')
+        self.assertRaises(exception.DuplicateRecord,
+                          self.create, 'hostB', 'hv1')
+
+    def test_the_loser_never_drops_the_winners_index(self):
+        paused, paused_result, go_on = self.paused_run()
+        # Its lock timeout only bounds the test: the paused run builds the
+        # index once released, however slow the machine.
+        other, other_result = self.in_thread(migration.upgrade,
+                                             self.db.engine, lock_timeout=300)
+        # The other run either builds the index while this one is paused
+        # (each on its own) or waits for it to finish (they take turns).
+        self.wait_until(lambda: not other.is_alive() or self.sessions_waiting(
+            '%pg_try_advisory_lock%', for_lock=False) == 1,
+            'the other run to finish or wait')
+        go_on.set()
+        paused.join(60)
+        other.join(60)
+        self.assert_one_live_owner_only()
+        # Each says what it did: one applied it, the other found it done.
+        self.assertEqual(
+            [migration.APPLIED, migration.NOTHING],
+            [paused_result.get('value', paused_result.get('error')),
+             other_result.get('value', other_result.get('error'))])
+
+    def test_an_index_another_session_built_meanwhile_is_kept(self):
+        # The other session is not a run of this release (an older one,
+        # or an operator's own build): nothing makes it wait.
+        paused, result, go_on = self.paused_run()
+        with self.db.engine.connect().execution_options(
+                isolation_level='AUTOCOMMIT') as conn:
+            conn.execute(sa.text(
+                'CREATE UNIQUE INDEX CONCURRENTLY %s ON compute_nodes '
+                '(hypervisor_hostname, deleted)' % INDEX))
+        go_on.set()
+        paused.join(60)
+        self.assert_one_live_owner_only()
+        self.assertEqual(migration.APPLIED, result.get('value', result))
+
+    def test_a_sync_rebuilds_an_index_whose_build_was_interrupted(self):
+        migration.upgrade(self.db.engine)
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text('DROP INDEX %s' % INDEX))
+        self.interrupted_build(INDEX)
+        self.assertIs(False, self.index_validity())
+        self.assertIn('is INVALID', migration.state(self.db.engine).problem)
+
+        self.assertEqual(migration.REPAIRED, migration.upgrade(
+            self.db.engine))
+
+        self.assertEqual((migration.head_revision(), None),
+                         migration.state(self.db.engine))
+        self.assert_one_live_owner_only()

@@ -214,6 +214,31 @@ class UpgradeCheckTest(base.CommandTestCase):
         code, checks = self.check(GUARD)
         self.assertEqual(1, code)
 
+    def test_an_index_not_recorded_is_not_taken_for_the_constraint(self):
+        # "Recorded and really there": the version table is read too.
+        migration.upgrade(self.db.engine)
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text('DELETE FROM %s' % migration.VERSION_TABLE))
+        code, checks = self.check(GUARD)
+        self.assertEqual(1, code)
+        self.assertIn('not applied (head is %s)' % migration.head_revision(),
+                      checks['Unique hypervisor constraint in every cell']
+                      ['details'])
+
+    def test_warns_when_no_cell_is_mapped(self):
+        # It checked nothing: that is no success.
+        api = self.useFixture(databases.NovaApiDatabase(self.backend))
+        result = self.command(
+            'nova-hostguard-status', 'upgrade', 'check', '--json',
+            conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
+        self.assertEqual(1, result.returncode, result.stdout)
+        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
+        for name in ('Unique hypervisor constraint in every cell',
+                     'No hypervisor with more than one live owner'):
+            self.assertEqual(1, checks[name]['result'])
+            self.assertIn('No cell is mapped in the API database',
+                          checks[name]['details'])
+
     def test_every_cell_of_the_api_database(self):
         cell0, api, _uuid0, _uuid1 = self.two_cells()
         migration.upgrade(self.db.engine)
@@ -247,6 +272,29 @@ class UpgradeCheckTest(base.CommandTestCase):
             conf='[database]\nconnection = postgresql+psycopg2://x:y@'
                  '127.0.0.1:1/nova\n' + GUARD)
         self.assertEqual(2, result.returncode)
+
+
+class InvalidIndexUpgradeCheckTest(base.CommandTestCase):
+    """PostgreSQL: an INVALID index is not the constraint."""
+
+    scenarios = [('postgresql', {'backend': 'postgresql'})]
+    check = UpgradeCheckTest.check
+
+    def test_an_interrupted_build_is_not_taken_for_the_constraint(self):
+        migration.upgrade(self.db.engine)
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text('DROP INDEX %s' % migration.INDEX))
+        # Recorded, and an index by the right name, unique, on the right
+        # columns: but its build never finished.
+        self.interrupted_build(migration.INDEX)
+        code, checks = self.check(GUARD)
+        self.assertEqual(1, code, checks)
+        details = checks['Unique hypervisor constraint in every cell'][
+            'details']
+        self.assertIn('%s (head), but the constraint is not really there: '
+                      'its index %s is INVALID' % (
+                          migration.head_revision(), migration.INDEX),
+                      details)
 
 
 class RepairTest(base.CommandTestCase):

@@ -27,7 +27,8 @@ Online where the backend can: MariaDB/MySQL ``ALGORITHM=INPLACE,
 LOCK=NONE`` (falling back to a copy that blocks writes where the server
 cannot change the collation in place), PostgreSQL ``CREATE UNIQUE INDEX
 CONCURRENTLY`` (outside a transaction; a failed build leaves an invalid
-index, which is dropped).
+index, which is dropped: only such a leftover, never an index another
+session built or is building).
 
 Revision ID: 3f2b1d9e8c41
 Revises:
@@ -39,6 +40,8 @@ import logging
 from alembic import op
 import sqlalchemy as sa
 
+from nova_hostguard.db import migration
+
 revision = '3f2b1d9e8c41'
 down_revision = None
 branch_labels = None
@@ -48,7 +51,7 @@ LOG = logging.getLogger('nova_hostguard.db.migrations')
 
 TABLE = 'compute_nodes'
 COLUMN = 'hypervisor_hostname'
-INDEX = 'uniq_compute_nodes0hypervisor_hostname0deleted'
+INDEX = migration.INDEX
 
 # MySQL/MariaDB errors meaning "this ALTER cannot run online".
 _ONLINE_DDL_UNSUPPORTED = (1845, 1846)
@@ -176,36 +179,63 @@ def _downgrade_mysql(bind):
 
 # PostgreSQL
 
-def _postgresql_index_valid(bind):
-    """True, False (a failed concurrent build), or None (no index)."""
-    return bind.execute(sa.text(
-        'SELECT i.indisvalid FROM pg_class c '
-        'JOIN pg_index i ON i.indexrelid = c.oid '
-        'JOIN pg_namespace n ON n.oid = c.relnamespace '
-        'WHERE c.relname = :index AND n.nspname = current_schema()'),
-        {'index': INDEX}).scalar()
+# SQLSTATE duplicate_table: another session created the index first.
+_PG_DUPLICATE = '42P07'
 
 
 def _upgrade_postgresql(bind):
-    drop = sa.text('DROP INDEX CONCURRENTLY IF EXISTS %s' % INDEX)
+    index = migration.postgresql_index(bind)
+    if index and index.valid:
+        return
+    if index and index.builder:
+        raise RuntimeError(
+            'another session (pid %s) is building %s right now; run db sync '
+            'again when it has finished' % (index.builder, INDEX))
+    # The build waits, after creating its index, for transactions writing
+    # to the table; wait for them here instead (bounded by the session's
+    # lock_timeout), where giving up leaves nothing behind.
+    bind.execute(sa.text('LOCK TABLE %s IN SHARE MODE' % TABLE))
     with op.get_context().autocommit_block():
-        valid = _postgresql_index_valid(bind)
-        if valid:
-            return
-        if valid is False:
-            bind.execute(drop)
+        if index:
+            # INVALID, and nobody builds it: a failed build's leftover.
+            bind.execute(sa.text('DROP INDEX CONCURRENTLY %s' % INDEX))
         try:
             bind.execute(sa.text(
                 'CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s, deleted)'
                 % (INDEX, TABLE, COLUMN)))
-        except Exception:
-            bind.execute(drop)
-            raise
+        except Exception as e:
+            if migration.error_code(e) != _PG_DUPLICATE:
+                _drop_leftover(bind)
+                raise
+            # Not ours: whoever created it, leave it alone.
+            index = migration.postgresql_index(bind)
+            if not (index and index.valid):
+                raise
+
+
+def _drop_leftover(bind):
+    """After this run's build failed: drop the index it left INVALID.
+
+    Only if INVALID and no session builds it: never another session's
+    finished index, nor one under construction.
+    """
+    index = migration.postgresql_index(bind)
+    if not index or index.valid or index.builder:
+        return
+    try:
+        bind.execute(sa.text('DROP INDEX CONCURRENTLY IF EXISTS %s' % INDEX))
+    except Exception as e:
+        LOG.error('Could not drop the invalid index %s left by a failed '
+                  'build; the next db sync drops it: %s', INDEX, e)
 
 
 def _downgrade_postgresql(bind):
-    with op.get_context().autocommit_block():
-        bind.execute(sa.text('DROP INDEX CONCURRENTLY IF EXISTS %s' % INDEX))
+    # Not CONCURRENTLY: that one marks the index INVALID first, then waits
+    # for every transaction using the table, and a lock timeout there
+    # would leave it so. A plain drop waits (bounded by lock_timeout) for
+    # one brief ACCESS EXCLUSIVE lock, in the migration's transaction:
+    # all or nothing.
+    bind.execute(sa.text('DROP INDEX IF EXISTS %s' % INDEX))
 
 
 # SQLite
