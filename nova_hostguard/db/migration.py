@@ -17,6 +17,7 @@ A thin layer over alembic: our revisions, our version table
 here knows about cells or the command line.
 """
 
+import contextlib
 import os
 
 from alembic import command as alembic_command
@@ -51,11 +52,26 @@ def current_revision(engine):
         return context.get_current_revision()
 
 
+@contextlib.contextmanager
+def _alembic_connection(engine):
+    """A connection for alembic, committed when alembic is done with it.
+
+    SQLAlchemy 2.x (and 1.4's "future" engines, as oslo.db makes them)
+    begin a transaction on first use and roll back what is not committed.
+    SQLAlchemy 1.4's plain engines (OpenStack 2024.1) commit each
+    statement run outside alembic's own transactions and have no
+    ``commit()``.
+    """
+    with engine.connect() as conn:
+        yield conn
+        if hasattr(conn, 'commit'):
+            conn.commit()
+
+
 def upgrade(engine, revision='head'):
     """Apply our migrations up to ``revision``; a no-op when there."""
-    with engine.connect() as conn:
+    with _alembic_connection(engine) as conn:
         alembic_command.upgrade(_config(conn), revision)
-        conn.commit()
 
 
 def remove(engine):
@@ -63,9 +79,8 @@ def remove(engine):
 
     Leaves nova's schema as nova made it.
     """
-    with engine.connect() as conn:
+    with _alembic_connection(engine) as conn:
         alembic_command.downgrade(_config(conn), 'base')
-        conn.commit()
     with engine.begin() as conn:
         sa.Table(VERSION_TABLE, sa.MetaData()).drop(conn, checkfirst=True)
 
