@@ -12,6 +12,8 @@
 
 """What nova-hostguard's commands share: reading nova.conf, errors."""
 
+import inspect
+import os
 import sys
 
 from oslo_config import cfg
@@ -22,6 +24,32 @@ import sqlalchemy as sa
 #: Errors that mean a database could not be read or changed.
 DB_ERRORS = (db_exc.DBError, sa.exc.SQLAlchemyError)
 
+#: nova's switch for eventlet (true: native threads; empty: not chosen).
+_NO_EVENTLET = 'OS_NOVA_DISABLE_EVENTLET_PATCHING'
+
+
+def start_native_threading():
+    """Choose nova's concurrency mode, native threads, on any nova release.
+
+    nova's first step in every command, before anything imports eventlet.
+    nova 33 and newer take the default as ``patch(backend='threading')``
+    (the variable and nova.conf's choice still win); nova 32's ``patch()``
+    and nova 29/31's import of ``nova.monkey_patch`` patch eventlet unless
+    the variable says not to, so it says so for them unless already set.
+    """
+    chosen = os.environ.get(_NO_EVENTLET)
+    os.environ[_NO_EVENTLET] = chosen or 'true'
+    from nova import monkey_patch  # nova 29 and 31: patches here, or not
+
+    patch = getattr(monkey_patch, 'patch', None)
+    if patch is None:
+        return
+    if 'backend' not in inspect.signature(patch).parameters:
+        patch()  # nova 32
+        return
+    os.environ[_NO_EVENTLET] = chosen or ''
+    patch(backend='threading')
+
 
 def parse_nova_configuration(conf, prog, cli_opts=()):
     """Read nova.conf as nova's binaries do (``conf`` is nova's CONF).
@@ -29,12 +57,10 @@ def parse_nova_configuration(conf, prog, cli_opts=()):
     :returns: None, or what was wrong with the command line or the
         configuration (empty when argparse already printed it).
     """
-    from nova import monkey_patch
-
     try:
         # nova's own first step: choose the concurrency mode (reading
         # nova.conf) before anything may import eventlet.
-        monkey_patch.patch(backend='threading')
+        start_native_threading()
         from nova import config as nova_config
         from oslo_messaging import opts as messaging_opts
 
@@ -47,8 +73,12 @@ def parse_nova_configuration(conf, prog, cli_opts=()):
             conf.register_cli_opt(opt)
         # As every nova command: log and library (osprofiler, oslo.db)
         # options, then nova.conf; no RPC, no database set up yet.
+        # nova 32 and older name the command after sys.argv[0], which
+        # is the same for the installed commands.
+        named = ({'prog': prog} if 'prog' in inspect.signature(
+            nova_config.parse_args).parameters else {})
         nova_config.parse_args(sys.argv, configure_db=False,
-                               init_rpc=False, prog=prog)
+                               init_rpc=False, **named)
     except cfg.Error as e:
         return str(e)
     except SystemExit as e:

@@ -56,6 +56,25 @@ class LockTimeout(Exception):
             'changed nothing' % (seconds, what))
 
 
+def _commit(conn):
+    """End the connection's transaction, on SQLAlchemy 1.4 and 2.x alike.
+
+    SQLAlchemy 2.x (and 1.4's "future" engines, as oslo.db makes them)
+    begin a transaction on first use and roll back what is not committed.
+    SQLAlchemy 1.4's plain engines (OpenStack 2024.1's constraints) have
+    no ``commit()``: they commit each statement that changes something on
+    their own.
+    """
+    if hasattr(conn, 'commit'):
+        conn.commit()
+
+
+def _rollback(conn):
+    """As :func:`_commit`, for a rollback."""
+    if hasattr(conn, 'rollback'):
+        conn.rollback()
+
+
 def _config(connection=None):
     config = alembic_config.Config()
     config.set_main_option('script_location', _SCRIPT_LOCATION)
@@ -123,7 +142,7 @@ def _take_run_lock(conn, lock_timeout):
         conn.execute(sa.text("SELECT set_config('lock_timeout', :s, false)"),
                      {'s': '%ds' % lock_timeout})
         _postgresql_run_lock(conn, lock_timeout)
-    conn.commit()
+    _commit(conn)
 
 
 def _postgresql_run_lock(conn, lock_timeout):
@@ -137,7 +156,7 @@ def _postgresql_run_lock(conn, lock_timeout):
     while True:
         got = conn.execute(sa.text('SELECT pg_try_advisory_lock('
                                    'hashtext(:n))'), {'n': _RUN_LOCK}).scalar()
-        conn.commit()
+        _commit(conn)
         if got:
             return
         if time.monotonic() >= deadline:
@@ -191,7 +210,7 @@ def upgrade(engine, revision='head', lock_timeout=DEFAULT_LOCK_TIMEOUT):
     with _locked(engine, lock_timeout) as conn:
         target = _script().get_revision(revision).revision
         current, problem = _revision(conn), constraint_problem(conn)
-        conn.commit()
+        _commit(conn)
         if current != target:
             _upgrade(conn, revision)
             return APPLIED
@@ -216,10 +235,10 @@ def _upgrade(conn, revision):
     and PostgreSQL with the first autocommit block.
     """
     had_table = sa.inspect(conn).has_table(VERSION_TABLE)
-    conn.commit()
+    _commit(conn)
     try:
         alembic_command.upgrade(_config(conn), revision)
-        conn.commit()
+        _commit(conn)
     except Exception:
         if not had_table:
             _drop_version_table(conn)
@@ -228,9 +247,9 @@ def _upgrade(conn, revision):
 
 def _drop_version_table(conn):
     try:
-        conn.rollback()
+        _rollback(conn)
         sa.Table(VERSION_TABLE, sa.MetaData()).drop(conn, checkfirst=True)
-        conn.commit()
+        _commit(conn)
     except Exception as e:
         LOG.warning('Could not drop the empty %s this run created: %s',
                     VERSION_TABLE, e)
@@ -245,9 +264,9 @@ def remove(engine, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """
     with _locked(engine, lock_timeout) as conn:
         alembic_command.downgrade(_config(conn), 'base')
-        conn.commit()
+        _commit(conn)
         sa.Table(VERSION_TABLE, sa.MetaData()).drop(conn, checkfirst=True)
-        conn.commit()
+        _commit(conn)
 
 
 #: The unique index of the first revision, named in oslo.db's convention.

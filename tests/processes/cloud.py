@@ -180,7 +180,9 @@ class Processes(fixtures.Fixture):
                 f.write('[api]\nauth_strategy = noauth2\n')
         self.run([_bin('placement-manage'), '--config-file', conf, 'db',
                   'sync'])
-        return self._serve('placement', 'placement.wsgi.api:application',
+        # What placement.wsgi.api (placement 13, 2025.1, and newer) serves;
+        # placement 11 (2024.1) has only the function.
+        return self._serve('placement', 'placement.wsgi:init_application()',
                            env={'OS_PLACEMENT_CONFIG_DIR': state})
 
     # Processes.

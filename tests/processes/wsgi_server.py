@@ -12,7 +12,8 @@
 
 """Serve one WSGI application on a free loopback port (test only).
 
-Usage: ``python wsgi_server.py MODULE:ATTRIBUTE PORT_FILE``
+Usage: ``python wsgi_server.py MODULE:ATTRIBUTE PORT_FILE``, or
+``MODULE:FACTORY()`` for an application that a function makes.
 
 The application module (from the installed packages, or next to this
 file) is imported as its own WSGI container would, then
@@ -44,7 +45,11 @@ def main(target, port_file):
     # reads sys.argv: leave it only the program name.
     del sys.argv[1:]
     module_name, _sep, attribute = target.partition(':')
-    application = getattr(importlib.import_module(module_name), attribute)
+    factory = attribute.endswith('()')
+    application = getattr(importlib.import_module(module_name),
+                          attribute[:-2] if factory else attribute)
+    if factory:
+        application = application()
     server = simple_server.make_server(
         '127.0.0.1', 0, application, server_class=ThreadingWSGIServer,
         handler_class=QuietHandler)
