@@ -93,12 +93,8 @@ class MigrationTest(base.BackendTestCase):
         self.assertEqual(before, self.db.rows('compute_nodes'))
 
 
-class PostgresqlConcurrentBuildTest(base.BackendTestCase):
-    """A failed concurrent index build is never taken for a finished one.
-
-    PostgreSQL's CREATE UNIQUE INDEX CONCURRENTLY leaves an INVALID index
-    behind when it fails.
-    """
+class PostgresqlIndexTestCase(base.BackendTestCase):
+    """On PostgreSQL, reading our index's validity from the catalog."""
 
     scenarios = [('postgresql', {'backend': 'postgresql'})]
 
@@ -108,6 +104,14 @@ class PostgresqlConcurrentBuildTest(base.BackendTestCase):
                 'SELECT i.indisvalid FROM pg_class c JOIN pg_index i '
                 'ON i.indexrelid = c.oid WHERE c.relname = :n'),
                 {'n': INDEX}).scalar()
+
+
+class PostgresqlConcurrentBuildTest(PostgresqlIndexTestCase):
+    """A failed concurrent index build is never taken for a finished one.
+
+    PostgreSQL's CREATE UNIQUE INDEX CONCURRENTLY leaves an INVALID index
+    behind when it fails.
+    """
 
     def split(self):
         self.create('hostA', 'hv1')
@@ -142,22 +146,13 @@ class PostgresqlConcurrentBuildTest(base.BackendTestCase):
         self.assertIs(True, self.index_validity())
 
 
-class PostgresqlConcurrentSyncTest(base.BackendTestCase):
+class PostgresqlConcurrentSyncTest(PostgresqlIndexTestCase):
     """Two syncs at once, one paused after reading the index state.
 
     The pause is SQLAlchemy's own statement hook on that run's engine: it
     holds the run just before its CREATE UNIQUE INDEX CONCURRENTLY, after
     it found no index. The other side is a second real session.
     """
-
-    scenarios = [('postgresql', {'backend': 'postgresql'})]
-
-    def index_validity(self):
-        with self.db.engine.connect() as conn:
-            return conn.execute(sa.text(
-                'SELECT i.indisvalid FROM pg_class c JOIN pg_index i '
-                'ON i.indexrelid = c.oid WHERE c.relname = :n'),
-                {'n': INDEX}).scalar()
 
     def paused_run(self):
         """A sync in a thread, held before it creates the index."""
