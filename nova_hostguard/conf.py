@@ -53,10 +53,6 @@ hostguard_opts = [
 ]
 
 
-def register_opts(conf):
-    conf.register_opts(hostguard_opts, group=GROUP)
-
-
 def list_opts():
     """The ``oslo.config.opts`` entry point, for oslo-config-generator."""
     return [(GROUP, hostguard_opts)]

@@ -25,19 +25,21 @@ naming the owner, so that a refusal nova only logs (a periodic run) still
 keeps servers away from the host.
 """
 
+import functools
+
 from nova import exception
 from nova import objects
 from nova import servicegroup
 from oslo_log import log as logging
 
 from nova_hostguard import conf as hostguard_conf
+from nova_hostguard import display
 from nova_hostguard import lookup
 from nova_hostguard import ownership
 
 LOG = logging.getLogger(__name__)
 
 _settings = {'conf': None, 'group': hostguard_conf.GROUP}
-_servicegroup_api = []
 
 
 def configure(conf, group):
@@ -131,12 +133,13 @@ def _disable_service(context, host, reason):
         service.save()
     except Exception:
         LOG.exception('nova-hostguard: could not disable the nova-compute '
-                      'service of host %r', host)
+                      'service of host %s', display.quoted(host))
         return
-    LOG.error('nova-hostguard: disabled the nova-compute service of host %r '
+    LOG.error('nova-hostguard: disabled the nova-compute service of host %s '
               'so that nothing is scheduled to it (%s). Once it may manage '
               'the hypervisor, enable it: openstack compute service set '
-              '--enable %r nova-compute', host, reason, host)
+              '--enable %s nova-compute', display.quoted(host), reason,
+              display.quoted(host))
 
 
 def _other_owners(compute_node):
@@ -167,7 +170,11 @@ def _service_state(context, host):
         service = objects.Service.get_by_compute_host(context, host)
     except exception.ComputeHostNotFound:
         return ownership.describe_service(None, False)
-    if not _servicegroup_api:
-        _servicegroup_api.append(servicegroup.API())
     return ownership.describe_service(
-        service, _servicegroup_api[0].service_is_up(service))
+        service, _servicegroup_api().service_is_up(service))
+
+
+@functools.lru_cache(maxsize=None)
+def _servicegroup_api():
+    """nova's service group API, made once per process on first use."""
+    return servicegroup.API()

@@ -25,7 +25,9 @@ def install(conf, group):
     """Install the guard; safe to call any number of times.
 
     nova's binaries parse their configuration (and so load the driver) two
-    to four times per process; only the first call changes anything.
+    to four times per process. Every call points the guard at ``conf``
+    and ``group`` (the latest parse's); only the first registers the
+    guarded ComputeNode.
     :returns: True if this call installed the guard.
     """
     # nova is imported here, not at module level: oslo.config instantiates
