@@ -61,27 +61,28 @@ def refusal_message(hypervisor_hostname, host, owners):
     :param owners: list of ``(Owner, service_state)`` pairs, at least one.
     """
     held_by = ', '.join(
-        '%r (compute node %s, %s)' % (
-            owner.host, display.bare(str(owner.node_uuid)), state)
+        '%s (compute node %s, %s)' % (
+            display.quoted(owner.host), display.bare(str(owner.node_uuid)),
+            state)
         for owner, state in owners)
     first_owner = owners[0][0]
     return (
-        'nova-hostguard: hypervisor %(hv)r is already managed by host%(s)s '
+        'nova-hostguard: hypervisor %(hv)s is already managed by host%(s)s '
         '%(held_by)s; refusing to create a second compute node record for '
-        'it on host %(host)r. One hypervisor must be managed by one host '
-        '(nova bug 1419785). If this nova-compute is a standby for %(owner)r '
-        'in an active/passive pair, it must take over as %(owner)r: set '
+        'it on host %(host)s. One hypervisor must be managed by one host '
+        '(nova bug 1419785). If this nova-compute is a standby for %(owner)s '
+        'in an active/passive pair, it must take over as %(owner)s: set '
         '"[DEFAULT] host = %(owner_value)s" in its nova.conf and, if its '
         'driver keeps a node identity file (compute_id in [DEFAULT] '
         'state_path), make that file hold %(owner_node)s. If the hypervisor '
-        'really moved to %(host)r, delete the old compute service first '
+        'really moved to %(host)s, delete the old compute service first '
         '("openstack compute service delete" with the id of the '
-        'nova-compute service of %(owner)r), then restart this service.' % {
-            'hv': hypervisor_hostname,
+        'nova-compute service of %(owner)s), then restart this service.' % {
+            'hv': display.quoted(hypervisor_hostname),
             's': 's' if len(owners) > 1 else '',
             'held_by': held_by,
-            'host': host,
-            'owner': first_owner.host,
+            'host': display.quoted(host),
+            'owner': display.quoted(first_owner.host),
             'owner_value': display.bare(first_owner.host),
             'owner_node': display.bare(str(first_owner.node_uuid)),
         })
@@ -101,11 +102,11 @@ def disabled_reason(hypervisor_hostname, owners):
 
     :param owners: list of :class:`Owner`, at least one.
     """
-    reason = ('%shypervisor %r is managed by host%s %s; refused a second '
+    reason = ('%shypervisor %s is managed by host%s %s; refused a second '
               'compute node record for it, see this nova-compute log' % (
-                  DISABLED_REASON_PREFIX, hypervisor_hostname,
+                  DISABLED_REASON_PREFIX, display.quoted(hypervisor_hostname),
                   's' if len(owners) > 1 else '',
-                  ', '.join(repr(owner.host) for owner in owners)))
+                  ', '.join(display.quoted(owner.host) for owner in owners)))
     if len(reason) > DISABLED_REASON_LENGTH:
         reason = reason[:DISABLED_REASON_LENGTH - 3] + '...'
     return reason
@@ -128,11 +129,32 @@ def describe_service(service, is_up):
         state.append('disabled')
     if service.forced_down:
         state.append('forced down')
-    # As nova's database service group reads it: a service that has not
-    # reported yet counts from its creation.
-    heartbeat = (getattr(service, 'last_seen_up', None) or
-                 getattr(service, 'created_at', None))
+    heartbeat = last_heartbeat(service)
     if heartbeat is not None:
         state.append('last heartbeat %s' % heartbeat.strftime(
             '%Y-%m-%d %H:%M:%S UTC'))
     return ', '.join(state)
+
+
+def last_heartbeat(service):
+    """A service's last heartbeat, as nova's database service group reads it.
+
+    ``last_seen_up``; a service that has not reported yet counts from its
+    creation (``created_at``). Not ``updated_at``: any change of the row
+    (an operator disabling the service) sets that.
+
+    :param service: a ``Service`` object or a ``services`` row.
+    """
+    return (getattr(service, 'last_seen_up', None) or
+            getattr(service, 'created_at', None))
+
+
+def is_up(service, service_down_time, now):
+    """Up as nova's servicegroup reads it: not forced down, heartbeat fresh.
+
+    A heartbeat later than ``now`` (clocks apart) counts as up: for a
+    repair, up is the side that refuses.
+    """
+    heartbeat = last_heartbeat(service)
+    return not service.forced_down and heartbeat is not None and (
+        now - heartbeat).total_seconds() <= service_down_time

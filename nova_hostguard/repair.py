@@ -112,8 +112,8 @@ INSTANCES = sa.table(
     sa.column('updated_at', sa.DateTime))
 SERVICES = sa.table(
     'services', sa.column('host'), sa.column('binary'), sa.column('deleted'),
-    sa.column('forced_down'), sa.column('updated_at'),
-    sa.column('created_at'), sa.column('last_seen_up'))
+    sa.column('forced_down'), sa.column('created_at'),
+    sa.column('last_seen_up'))
 MIGRATIONS = sa.table(
     'migrations', sa.column('id'), sa.column('instance_uuid'),
     sa.column('status'), sa.column('migration_type'),
@@ -173,23 +173,12 @@ def _compute_services(connection, hosts, lock=False):
     """The live nova-compute service rows of ``hosts``, by host."""
     s = SERVICES
     query = sa.select(
-        s.c.host, s.c.forced_down, s.c.last_seen_up, s.c.updated_at,
-        s.c.created_at).where(s.c.deleted == 0, s.c.binary == 'nova-compute',
-                              s.c.host.in_(hosts))
+        s.c.host, s.c.forced_down, s.c.last_seen_up, s.c.created_at).where(
+            s.c.deleted == 0, s.c.binary == 'nova-compute',
+            s.c.host.in_(hosts))
     if lock:
         query = query.with_for_update()
     return {r.host: r for r in connection.execute(query) if r.host in hosts}
-
-
-def _heartbeat(service):
-    return service.last_seen_up or service.updated_at or service.created_at
-
-
-def _is_up(service, service_down_time, now):
-    """Up as nova's servicegroup reads it: not forced down, heartbeat fresh."""
-    heartbeat = _heartbeat(service)
-    return not service.forced_down and heartbeat is not None and (
-        now - heartbeat).total_seconds() <= service_down_time
 
 
 def _owner_not_live(connection, owner, service_down_time, now):
@@ -199,10 +188,10 @@ def _owner_not_live(connection, owner, service_down_time, now):
     if service.forced_down:
         return ['the nova-compute service of the owner %r is forced down'
                 % owner]
-    if not _is_up(service, service_down_time, now):
+    if not ownership.is_up(service, service_down_time, now):
         return ['the nova-compute service of the owner %r is down (last '
-                'heartbeat %s); start it first' % (owner,
-                                                   _heartbeat(service))]
+                'heartbeat %s); start it first'
+                % (owner, ownership.last_heartbeat(service))]
     return []
 
 
@@ -218,10 +207,11 @@ def _others_up(connection, hosts, service_down_time, now, lock):
             'here (nova undeletes it by uuid). Stop it and wait until it '
             'is reported down ([DEFAULT] service_down_time, %d s), or '
             'force it down ("openstack compute service set --down HOST '
-            'nova-compute")' % (host, _heartbeat(services[host]),
-                                service_down_time)
+            'nova-compute")' % (
+                host, ownership.last_heartbeat(services[host]),
+                service_down_time)
             for host in hosts if host in services and
-            _is_up(services[host], service_down_time, now)]
+            ownership.is_up(services[host], service_down_time, now)]
 
 
 def _migrations_in_flight(connection, moves, stale):

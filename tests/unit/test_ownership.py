@@ -163,6 +163,36 @@ class DescribeServiceTest(testtools.TestCase):
                 self.Service(False, False, None, created), True))
 
 
+class HeartbeatTest(testtools.TestCase):
+    """nova's database service group rule, the one repair uses too."""
+
+    Service = collections.namedtuple(
+        'Service', ['forced_down', 'last_seen_up', 'created_at',
+                    'updated_at'])
+    now = datetime.datetime(2026, 11, 25, 12, 0, 0)
+
+    def ago(self, seconds):
+        return self.now - datetime.timedelta(seconds=seconds)
+
+    def test_last_seen_up_else_created_at_never_updated_at(self):
+        self.assertEqual(self.ago(5), ownership.last_heartbeat(
+            self.Service(False, self.ago(5), self.ago(50), self.now)))
+        self.assertEqual(self.ago(50), ownership.last_heartbeat(
+            self.Service(False, None, self.ago(50), self.now)))
+
+    def test_up_within_service_down_time_unless_forced_down(self):
+        self.assertTrue(ownership.is_up(
+            self.Service(False, self.ago(60), None, None), 60, self.now))
+        self.assertFalse(ownership.is_up(
+            self.Service(False, self.ago(61), None, None), 60, self.now))
+        self.assertFalse(ownership.is_up(
+            self.Service(True, self.now, None, None), 60, self.now))
+        # A fresh updated_at (the row changed) is no heartbeat.
+        self.assertFalse(ownership.is_up(
+            self.Service(False, None, self.ago(3600), self.now), 60,
+            self.now))
+
+
 class DisabledReasonTest(testtools.TestCase):
 
     def test_names_the_hypervisor_and_every_owner(self):

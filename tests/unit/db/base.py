@@ -87,13 +87,18 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
                          .values(**values))
 
     def add_service(self, host, heartbeat_age=0, forced_down=False):
-        now = datetime.datetime.utcnow()
+        """A nova-compute service, its last heartbeat as nova records it.
+
+        nova's database service group writes ``last_seen_up`` on each
+        report and reads it (else ``created_at``) as the heartbeat.
+        """
+        heartbeat = datetime.datetime.utcnow() - datetime.timedelta(
+            seconds=heartbeat_age)
         self.insert('services', host=host, binary='nova-compute',
                     topic='compute', report_count=1, disabled=False,
                     forced_down=forced_down, deleted=0, version=70,
-                    uuid=str(uuid.uuid4()), created_at=now,
-                    updated_at=now - datetime.timedelta(
-                        seconds=heartbeat_age))
+                    uuid=str(uuid.uuid4()), created_at=heartbeat,
+                    updated_at=heartbeat, last_seen_up=heartbeat)
 
     def add_instance(self, host, node, compute_id=None, task_state=None,
                      instance_uuid=None):

@@ -498,7 +498,7 @@ class RepairTest(base.CommandTestCase):
 
     def test_refuses_while_a_retired_host_is_up(self):
         # Its next periodic run would revive the retired record.
-        self.set_service('hostB', updated_at=datetime.datetime.utcnow())
+        self.set_service('hostB', last_seen_up=datetime.datetime.utcnow())
         before = self.tables(*TABLES)
         result = self.repair('--apply')
         self.assert_refused(result, "the nova-compute service of host "
@@ -507,8 +507,18 @@ class RepairTest(base.CommandTestCase):
         self.assertNotIn("'hostA' is up", result.stderr)
 
     def test_a_retired_host_forced_down_is_down(self):
-        self.set_service('hostB', updated_at=datetime.datetime.utcnow(),
+        self.set_service('hostB', last_seen_up=datetime.datetime.utcnow(),
                          forced_down=True)
+        result = self.repair('--apply')
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('Applied, in one transaction.', result.stdout)
+
+    def test_a_changed_row_is_no_heartbeat(self):
+        # nova's rule: last_seen_up, else created_at (an hour ago here). A
+        # change of the row (an operator disabling the service) sets
+        # updated_at, which is no heartbeat.
+        self.set_service('hostB', last_seen_up=None,
+                         updated_at=datetime.datetime.utcnow())
         result = self.repair('--apply')
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertIn('Applied, in one transaction.', result.stdout)
