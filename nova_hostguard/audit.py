@@ -32,11 +32,11 @@ import collections
 
 import sqlalchemy as sa
 
+from nova_hostguard import cells as cell_dbs
+from nova_hostguard.db import schema
 from nova_hostguard.db import splits as db_splits
 from nova_hostguard import display
 
-Split = collections.namedtuple('Split', ['cell', 'hypervisor_hostname',
-                                         'nodes'])
 CrossCell = collections.namedtuple('CrossCell', ['hypervisor_hostname',
                                                  'owners'])
 Partitioned = collections.namedtuple(
@@ -47,18 +47,11 @@ Orphan = collections.namedtuple('Orphan', ['cell', 'host',
 #: An owner of a hypervisor in :class:`CrossCell`: cell, host, node uuid.
 CellOwner = collections.namedtuple('CellOwner', ['cell', 'host', 'uuid'])
 
-instances = sa.table(
-    'instances', sa.column('uuid'), sa.column('host'), sa.column('node'),
-    sa.column('deleted'))
-services = sa.table(
-    'services', sa.column('host'), sa.column('binary'),
-    sa.column('deleted'))
-
 #: How many names go into one IN (...) list.
 CHUNK = 500
 
-#: nova's index of instances on (host, node, deleted).
-INSTANCES_BY_HOST_NODE = 'instances_host_node_deleted_idx'
+_exact = db_splits.exact
+_text = db_splits.text
 
 
 class Report:
@@ -80,6 +73,15 @@ class Report:
     def clean(self):
         return not self.problems
 
+    @property
+    def split_names(self):
+        """Every hypervisor with more than one live owner.
+
+        In one cell or across cells.
+        """
+        return ([s.hypervisor_hostname for s in self.splits] +
+                [c.hypervisor_hostname for c in self.cross_cell])
+
     def as_dict(self):
         return {
             'cells': self.cells,
@@ -99,41 +101,30 @@ class Report:
         }
 
 
-def _exact(column, dialect):
-    """The column's bytes on MySQL (its collation folds case and spaces)."""
-    if dialect == 'mysql':
-        return sa.cast(column, sa.dialects.mysql.BINARY())
-    return column
+def run(targets):
+    """Audit every cell of ``targets``, then across them.
 
+    :returns: the :class:`Report`.
+    :raises nova_hostguard.exception.CellDatabaseError: a cell's database
+        could not be read.
+    """
+    report = Report([cell_dbs.describe(c) for c in targets])
 
-def _text(value):
-    return value.decode('utf-8') if isinstance(value, bytes) else value
-
-
-def live_nodes(connection):
-    """``(hypervisor_hostname, host, uuid)`` of every named live record."""
-    dialect = connection.dialect.name
-    cn = db_splits.compute_nodes
-    rows = connection.execute(sa.select(
-        _exact(cn.c.hypervisor_hostname, dialect), _exact(cn.c.host, dialect),
-        cn.c.uuid).where(cn.c.deleted == 0,
-                         cn.c.hypervisor_hostname.isnot(None))).all()
-    return [(_text(name), _text(host), uuid) for name, host, uuid in rows]
-
-
-def cell_splits(cell, nodes):
-    """The :class:`Split` hypervisors among a cell's live nodes."""
-    return [Split(cell, split.hypervisor_hostname, split.nodes)
-            for split in db_splits.group_splits(nodes)]
+    def audit(cell, engine):
+        with engine.connect() as conn:
+            return audit_cell(conn, cell_dbs.describe(cell), report)
+    cross_cell([(cell_dbs.describe(cell), nodes) for cell, nodes in
+                cell_dbs.walk(targets, audit)], report)
+    return report
 
 
 def audit_cell(connection, cell, report):
     """Add one cell's findings to ``report``; returns its live nodes."""
-    nodes = live_nodes(connection)
-    report.splits.extend(cell_splits(cell, nodes))
+    nodes = db_splits.live_nodes(connection)
+    report.splits.extend(db_splits.find_splits(cell, nodes))
     owners = collections.defaultdict(set)
-    for name, host, _uuid in nodes:
-        owners[name].add(host)
+    for node in nodes:
+        owners[node.hypervisor_hostname].add(node.host)
     _partitioned(connection, cell, owners, report)
     _orphans(connection, cell, nodes, report)
     return nodes
@@ -149,7 +140,7 @@ def _instance_pairs(connection):
     group merged names that differ exactly, and those names are returned
     in ``merged`` to be read row by row.
     """
-    i = instances
+    i = schema.instances
     if connection.dialect.name != 'mysql':
         rows = connection.execute(sa.select(i.c.node, i.c.host).where(
             i.c.deleted == 0, i.c.node.isnot(None)).group_by(
@@ -160,10 +151,10 @@ def _instance_pairs(connection):
         sa.func.min(node), sa.func.max(node), sa.func.min(host),
         sa.func.max(host)).where(i.c.deleted == 0, i.c.node.isnot(None)
                                  ).group_by(i.c.host, i.c.node)
-    if INSTANCES_BY_HOST_NODE in {ix['name'] for ix in sa.inspect(
+    index = schema.INSTANCES_BY_HOST_NODE
+    if index in {ix['name'] for ix in sa.inspect(
             connection).get_indexes('instances')}:
-        query = query.with_hint(
-            i, 'FORCE INDEX (%s)' % INSTANCES_BY_HOST_NODE, 'mysql')
+        query = query.with_hint(i, 'FORCE INDEX (%s)' % index, 'mysql')
     pairs, merged = set(), set()
     for min_node, max_node, min_host, max_host in connection.execute(query):
         if min_node == max_node and min_host == max_host:
@@ -175,7 +166,7 @@ def _instance_pairs(connection):
 
 def _partitioned(connection, cell, owners, report):
     dialect = connection.dialect.name
-    i = instances
+    i = schema.instances
     pairs, merged = _instance_pairs(connection)
     wrong = {(n, h) for n, h in pairs if n in owners and owners[n] - {h}}
     names = sorted({n for n, _h in wrong} | merged)
@@ -195,32 +186,30 @@ def _partitioned(connection, cell, owners, report):
 
 def _orphans(connection, cell, nodes, report):
     dialect = connection.dialect.name
-    s = services
+    s = schema.services
     hosts = {_text(h) for h in connection.execute(sa.select(
         _exact(s.c.host, dialect)).where(
             s.c.deleted == 0, s.c.binary == 'nova-compute')).scalars()}
     report.orphans.extend(sorted(
-        Orphan(cell, host, name, uuid) for name, host, uuid in nodes
-        if host not in hosts))
+        Orphan(cell, n.host, n.hypervisor_hostname, n.uuid) for n in nodes
+        if n.host not in hosts))
 
 
 def cross_cell(nodes_by_cell, report):
     """Hypervisors with live records in more than one cell."""
     owners = collections.defaultdict(list)
     for cell, nodes in nodes_by_cell:
-        for name, host, uuid in nodes:
-            owners[name].append(CellOwner(cell, host, uuid))
+        for n in nodes:
+            owners[n.hypervisor_hostname].append(
+                CellOwner(cell, n.host, n.uuid))
     for name in sorted(owners):
         if len({o.cell for o in owners[name]}) > 1:
             report.cross_cell.append(CrossCell(name, sorted(owners[name])))
 
 
-#: A name for a terminal: control characters escaped, as %r does.
-safe = display.quoted
-
-
 def render(report):
     """The report as lines a person reads at a glance."""
+    safe = display.quoted
     lines = ['nova-hostguard audit of %d cell(s): %s' % (
         len(report.cells), ', '.join(report.cells))]
 

@@ -12,26 +12,26 @@
 
 """Which cell databases a command works on.
 
-Without ``--all-cells``: the one in ``[database] connection`` (as
-``nova-manage db sync`` does). With it: every cell mapped in the API
-database, cell0 included, read through nova's own ``CellMappingList`` so
-that templated database URLs are expanded exactly as nova expands them.
+Without ``--all-cells``: the one in ``[database] connection`` (the
+nova.conf of nova-conductor names its cell's). With it: every cell mapped
+in the API database, cell0 included, read through nova's own
+``CellMappingList`` so that templated database URLs are expanded exactly
+as nova expands them. :func:`walk` reads each cell in turn and turns a
+cell's database error into one exception.
 """
 
 import collections
+import functools
 
 from oslo_db.sqlalchemy import engines
 import sqlalchemy as sa
 
 from nova_hostguard import display
+from nova_hostguard import exception
 
 #: A cell database: its mapping's name and uuid (None without
 #: ``--all-cells``) and its SQLAlchemy URL.
 Cell = collections.namedtuple('Cell', ['name', 'uuid', 'url'])
-
-
-class ConfigurationError(Exception):
-    """The configuration does not say which database to use."""
 
 
 def describe(cell):
@@ -61,8 +61,9 @@ def check_url(url, where):
         # SQLAlchemy 1.4 names it dbapi().
         (getattr(dialect, 'import_dbapi', None) or dialect.dbapi)()
     except (sa.exc.ArgumentError, ValueError, ImportError) as e:
-        raise ConfigurationError('%s is not a database URL that can be used '
-                                 'here: %s' % (where, e))
+        raise exception.ConfigurationError(
+            '%s is not a database URL that can be used here: %s'
+            % (where, e))
     return url
 
 
@@ -70,14 +71,14 @@ def targets(conf, all_cells):
     """The cells to work on, in the API database's order."""
     if not all_cells:
         if not conf.database.connection:
-            raise ConfigurationError(
+            raise exception.ConfigurationError(
                 '[database] connection is not set in %s; pass the nova.conf '
                 'of nova-conductor with --config-file, or use --all-cells' %
                 (', '.join(conf.config_file) or 'any configuration file'))
         return [Cell(None, None, check_url(conf.database.connection,
                                            '[database] connection'))]
     if not conf.api_database.connection:
-        raise ConfigurationError(
+        raise exception.ConfigurationError(
             '--all-cells reads the cell mappings from the API database, but '
             '[api_database] connection is not set in %s' %
             (', '.join(conf.config_file) or 'any configuration file'))
@@ -94,7 +95,8 @@ def targets(conf, all_cells):
     return found
 
 
-_api_database = []
+#: Whether nova's API database access is configured in this process.
+_api_database_configured = False
 
 
 def _configure_api_database(conf):
@@ -102,7 +104,8 @@ def _configure_api_database(conf):
 
     nova's enginefacade can be configured only before its first use.
     """
-    if _api_database:
+    global _api_database_configured
+    if _api_database_configured:
         return
     from nova.db.api import api as api_db_api
     from nova import objects
@@ -113,7 +116,7 @@ def _configure_api_database(conf):
     # ([api_database] max_retries, 10 times 10 s by default).
     conf.set_override('max_retries', 0, group='api_database')
     api_db_api.configure(conf)
-    _api_database.append(conf)
+    _api_database_configured = True
 
 
 def engine(cell):
@@ -123,3 +126,31 @@ def engine(cell):
     """
     return engines.create_engine(cell.url, mysql_sql_mode='TRADITIONAL',
                                  max_retries=0)
+
+
+def read(cell, function):
+    """``function(engine)`` on the cell's database, then its pool closed.
+
+    :raises nova_hostguard.exception.CellDatabaseError: the database could
+        not be read (any error in :data:`~nova_hostguard.exception.
+        DB_ERRORS`), naming the cell.
+    """
+    cell_engine = engine(cell)
+    try:
+        return function(cell_engine)
+    except exception.DB_ERRORS as e:
+        raise exception.CellDatabaseError(describe(cell), e) from e
+    finally:
+        cell_engine.dispose()
+
+
+def walk(targets, function):
+    """``function(cell, engine)`` in every cell, in order, as :func:`read`.
+
+    Stops at the first cell whose database cannot be read.
+
+    :returns: ``[(cell, function(cell, engine))]``.
+    :raises nova_hostguard.exception.CellDatabaseError: naming that cell.
+    """
+    return [(cell, read(cell, functools.partial(function, cell)))
+            for cell in targets]

@@ -34,32 +34,23 @@ it).
 """
 
 import collections
-import datetime
 
+from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from nova_hostguard import cells
+from nova_hostguard.db import schema
+from nova_hostguard.db import splits
 from nova_hostguard import display
+from nova_hostguard import exception
 from nova_hostguard import ownership
 
 #: Migration statuses after which nothing is in flight.
 FINISHED_MIGRATIONS = ('confirmed', 'reverted', 'error', 'failed',
                        'completed', 'done', 'cancelled')
 
-Node = collections.namedtuple('Node', ['id', 'host', 'uuid'])
 Move = collections.namedtuple('Move', ['uuid', 'host', 'compute_id',
                                        'task_state', 'id'])
-
-
-class Unsafe(Exception):
-    """The repair would not be safe; nothing was changed."""
-
-    def __init__(self, reasons):
-        super().__init__('; '.join(reasons))
-        self.reasons = reasons
-
-
-class NotOwner(Unsafe):
-    """The owner has no live record of the hypervisor (in this cell)."""
 
 
 class Plan:
@@ -76,11 +67,13 @@ class Plan:
         return not (self.stale or self.moves)
 
     def changes(self):
-        lines = ['move instance %s from host %r to %r (compute_id %s -> %s)'
-                 % (m.uuid, m.host, self.owner.host, m.compute_id,
+        lines = ['move instance %s from host %s to %s (compute_id %s -> %s)'
+                 % (m.uuid, display.quoted(m.host),
+                    display.quoted(self.owner.host), m.compute_id,
                     self.owner.id) for m in self.moves]
-        lines.extend('retire compute node record %s of host %r '
-                     '(soft-delete)' % (n.uuid, n.host) for n in self.stale)
+        lines.extend('retire compute node record %s of host %s '
+                     '(soft-delete)' % (n.uuid, display.quoted(n.host))
+                     for n in self.stale)
         return lines
 
     def undo(self, dialect):
@@ -88,37 +81,13 @@ class Plan:
         def literal(statement):
             return str(statement.compile(
                 dialect=dialect, compile_kwargs={'literal_binds': True}))
-        statements = [literal(sa.update(INSTANCES).where(
-            INSTANCES.c.uuid == m.uuid).values(
-                host=display.sql_text(m.host, dialect),
-                compute_id=m.compute_id)) for m in self.moves]
-        statements.extend(literal(sa.update(COMPUTE_NODES).where(
-            COMPUTE_NODES.c.id == n.id).values(deleted=0, deleted_at=None))
-            for n in self.stale)
+        i, cn = schema.instances, schema.compute_nodes
+        statements = [literal(sa.update(i).where(i.c.uuid == m.uuid).values(
+            host=display.sql_text(m.host, dialect),
+            compute_id=m.compute_id)) for m in self.moves]
+        statements.extend(literal(sa.update(cn).where(cn.c.id == n.id).values(
+            deleted=0, deleted_at=None)) for n in self.stale)
         return [s + ';' for s in statements]
-
-
-# Typed, so that the undo statements can be written out with literals.
-COMPUTE_NODES = sa.table(
-    'compute_nodes', sa.column('id', sa.Integer),
-    sa.column('host', sa.String), sa.column('uuid', sa.String),
-    sa.column('hypervisor_hostname', sa.String),
-    sa.column('deleted', sa.Integer), sa.column('deleted_at', sa.DateTime))
-INSTANCES = sa.table(
-    'instances', sa.column('id', sa.Integer),
-    sa.column('uuid', sa.String), sa.column('host', sa.String),
-    sa.column('node', sa.String), sa.column('compute_id', sa.BigInteger),
-    sa.column('task_state', sa.String), sa.column('deleted', sa.Integer),
-    sa.column('updated_at', sa.DateTime))
-SERVICES = sa.table(
-    'services', sa.column('host'), sa.column('binary'), sa.column('deleted'),
-    sa.column('forced_down'), sa.column('created_at'),
-    sa.column('last_seen_up'))
-MIGRATIONS = sa.table(
-    'migrations', sa.column('id'), sa.column('instance_uuid'),
-    sa.column('status'), sa.column('migration_type'),
-    sa.column('source_compute'), sa.column('dest_compute'),
-    sa.column('deleted'))
 
 
 def plan(connection, hypervisor, owner, service_down_time, allocations,
@@ -130,26 +99,28 @@ def plan(connection, hypervisor, owner, service_down_time, allocations,
         not exist); raises if placement cannot be asked.
     :param lock: lock the rows read (``SELECT ... FOR UPDATE``).
     """
-    now = now or datetime.datetime.utcnow()
+    now = now or timeutils.utcnow()
 
     def select(*columns):
         query = sa.select(*columns)
         return query.with_for_update() if lock else query
 
-    cn = COMPUTE_NODES
-    nodes = [Node(*r[:3]) for r in connection.execute(select(
-        cn.c.id, cn.c.host, cn.c.uuid, cn.c.hypervisor_hostname).where(
+    cn = schema.compute_nodes
+    nodes = [splits.Node(*r) for r in connection.execute(select(
+        cn.c.hypervisor_hostname, cn.c.host, cn.c.uuid, cn.c.id).where(
             cn.c.deleted == 0, cn.c.hypervisor_hostname == hypervisor))
-        if ownership.same_name(r[3], hypervisor)]
+        if ownership.same_name(r[0], hypervisor)]
     owners = [n for n in nodes if n.host == owner]
     if not owners:
-        raise NotOwner([
-            'host %r has no live compute node record for hypervisor %r '
-            '(its records: %s)' % (owner, hypervisor, ', '.join(
-                '%r' % n.host for n in nodes) or 'none')])
-    stale = sorted(n for n in nodes if n.host != owner)
+        raise exception.NotOwner([
+            'host %s has no live compute node record for hypervisor %s '
+            '(its records: %s)' % (
+                display.quoted(owner), display.quoted(hypervisor),
+                ', '.join(display.quoted(n.host) for n in nodes) or 'none')])
+    stale = sorted((n for n in nodes if n.host != owner),
+                   key=lambda n: (n.id, n.host, n.uuid))
 
-    i = INSTANCES
+    i = schema.instances
     moves = sorted(Move(*r[:5]) for r in connection.execute(select(
         i.c.uuid, i.c.host, i.c.compute_id, i.c.task_state, i.c.id,
         i.c.node).where(i.c.deleted == 0, i.c.node == hypervisor))
@@ -165,13 +136,13 @@ def plan(connection, hypervisor, owner, service_down_time, allocations,
     reasons.extend(_migrations_in_flight(connection, moves, stale))
     reasons.extend(_unaccounted_allocations(allocations, stale, moves))
     if reasons:
-        raise Unsafe(reasons)
+        raise exception.Unsafe(reasons)
     return Plan(hypervisor, owners[0], stale, moves)
 
 
 def _compute_services(connection, hosts, lock=False):
     """The live nova-compute service rows of ``hosts``, by host."""
-    s = SERVICES
+    s = schema.services
     query = sa.select(
         s.c.host, s.c.forced_down, s.c.last_seen_up, s.c.created_at).where(
             s.c.deleted == 0, s.c.binary == 'nova-compute',
@@ -184,14 +155,15 @@ def _compute_services(connection, hosts, lock=False):
 def _owner_not_live(connection, owner, service_down_time, now):
     service = _compute_services(connection, [owner]).get(owner)
     if service is None:
-        return ['the owner %r has no nova-compute service' % owner]
+        return ['the owner %s has no nova-compute service'
+                % display.quoted(owner)]
     if service.forced_down:
-        return ['the nova-compute service of the owner %r is forced down'
-                % owner]
+        return ['the nova-compute service of the owner %s is forced down'
+                % display.quoted(owner)]
     if not ownership.is_up(service, service_down_time, now):
-        return ['the nova-compute service of the owner %r is down (last '
-                'heartbeat %s); start it first'
-                % (owner, ownership.last_heartbeat(service))]
+        return ['the nova-compute service of the owner %s is down (last '
+                'heartbeat %s); start it first' % (
+                    display.quoted(owner), ownership.last_heartbeat(service))]
     return []
 
 
@@ -202,20 +174,20 @@ def _others_up(connection, hosts, service_down_time, now, lock):
     forced-down flag cannot be lifted in between.
     """
     services = _compute_services(connection, hosts, lock) if hosts else {}
-    return ['the nova-compute service of host %r is up (last heartbeat '
+    return ['the nova-compute service of host %s is up (last heartbeat '
             '%s): its next periodic run would revive the record retired '
             'here (nova undeletes it by uuid). Stop it and wait until it '
             'is reported down ([DEFAULT] service_down_time, %d s), or '
             'force it down ("openstack compute service set --down HOST '
             'nova-compute")' % (
-                host, ownership.last_heartbeat(services[host]),
-                service_down_time)
+                display.quoted(host),
+                ownership.last_heartbeat(services[host]), service_down_time)
             for host in hosts if host in services and
             ownership.is_up(services[host], service_down_time, now)]
 
 
 def _migrations_in_flight(connection, moves, stale):
-    m = MIGRATIONS
+    m = schema.migrations
     instances = [move.uuid for move in moves]
     hosts = sorted({move.host for move in moves} | {n.host for n in stale})
     if not (instances or hosts):
@@ -223,9 +195,10 @@ def _migrations_in_flight(connection, moves, stale):
     involved = sa.or_(m.c.instance_uuid.in_(instances),
                       m.c.source_compute.in_(hosts),
                       m.c.dest_compute.in_(hosts))
-    return ['%s %s of instance %s (%r -> %r) is %s' % (
+    return ['%s %s of instance %s (%s -> %s) is %s' % (
         r.migration_type or 'migration', r.id, r.instance_uuid,
-        r.source_compute, r.dest_compute, r.status)
+        display.quoted(r.source_compute), display.quoted(r.dest_compute),
+        r.status)
         for r in connection.execute(sa.select(
             m.c.id, m.c.instance_uuid, m.c.status, m.c.migration_type,
             m.c.source_compute, m.c.dest_compute).where(
@@ -244,9 +217,9 @@ def _unaccounted_allocations(allocations, stale, moves):
                            'provider %s from placement: %s' % (node.uuid, e))
             continue
         for consumer in sorted(consumers - moved):
-            reasons.append('resource provider %s (host %r) has allocations '
+            reasons.append('resource provider %s (host %s) has allocations '
                            'of consumer %s, which this repair does not move'
-                           % (node.uuid, node.host, consumer))
+                           % (node.uuid, display.quoted(node.host), consumer))
     return reasons
 
 
@@ -258,23 +231,23 @@ def apply(connection, hypervisor, owner, service_down_time, allocations):
     with connection.begin():
         the_plan = plan(connection, hypervisor, owner, service_down_time,
                         allocations, lock=True)
-        now = datetime.datetime.utcnow()
+        now = timeutils.utcnow()
+        i, cn = schema.instances, schema.compute_nodes
         if the_plan.moves:
             # By primary key, whose rows this transaction holds: through
             # the uuid index, MySQL/MariaDB would also wait for a
             # conditional update by uuid (nova's) waiting for those rows,
             # a deadlock that nova retries after the commit.
-            result = connection.execute(sa.update(INSTANCES).where(
-                INSTANCES.c.id.in_([m.id for m in the_plan.moves]),
-                INSTANCES.c.deleted == 0).values(
+            result = connection.execute(sa.update(i).where(
+                i.c.id.in_([m.id for m in the_plan.moves]),
+                i.c.deleted == 0).values(
                     host=owner, compute_id=the_plan.owner.id,
                     updated_at=now))
             _expect(result.rowcount, len(the_plan.moves), 'instances')
         if the_plan.stale:
-            result = connection.execute(sa.update(COMPUTE_NODES).where(
-                COMPUTE_NODES.c.id.in_([n.id for n in the_plan.stale]),
-                COMPUTE_NODES.c.deleted == 0).values(
-                    deleted=COMPUTE_NODES.c.id, deleted_at=now))
+            result = connection.execute(sa.update(cn).where(
+                cn.c.id.in_([n.id for n in the_plan.stale]),
+                cn.c.deleted == 0).values(deleted=cn.c.id, deleted_at=now))
             _expect(result.rowcount, len(the_plan.stale), 'compute nodes')
         if the_plan.moves:
             _refuse_if_waited_for(connection)
@@ -315,14 +288,75 @@ def _refuse_if_waited_for(connection):
     """
     query = WAITERS.get(connection.dialect.name)
     if query is not None and connection.execute(query).first():
-        raise Unsafe(['another database session waits to change an '
-                      'instance on the hypervisor (nova accepting an action '
-                      'on it while the repair held it): the action would go '
-                      'to the host nova read, not to the owner. Run the '
-                      'repair again once no instance to move is busy'])
+        raise exception.Unsafe([
+            'another database session waits to change an instance on the '
+            'hypervisor (nova accepting an action on it while the repair '
+            'held it): the action would go to the host nova read, not to '
+            'the owner. Run the repair again once no instance to move is '
+            'busy'])
 
 
 def _expect(changed, planned, what):
     if changed != planned:
         raise RuntimeError('changed %d %s, planned %d; rolled back'
                            % (changed, what, planned))
+
+
+def choose_cell(targets, hypervisor, owner, service_down_time, allocations,
+                all_cells):
+    """The one cell to repair in: ``(cell, plan)``.
+
+    The owner's record of the hypervisor decides. With ``--all-cells`` a
+    cell where the owner has no record is passed over; without it there is
+    one cell, and that is a refusal.
+
+    :raises nova_hostguard.exception.Unsafe: not safe in a cell (``cell``
+        says which); nothing was changed.
+    :raises nova_hostguard.exception.NotOneCell: the owner's record is in
+        no cell, or in more than one.
+    :raises nova_hostguard.exception.CellDatabaseError: a cell's database
+        could not be read.
+    """
+    def plan_in(engine):
+        with engine.connect() as conn:
+            return plan(conn, hypervisor, owner, service_down_time,
+                        allocations)
+    found, not_owner = [], None
+    for cell in targets:
+        try:
+            found.append((cell, cells.read(cell, plan_in)))
+        except exception.NotOwner as e:
+            e.cell, not_owner = cells.describe(cell), e  # maybe another's
+        except exception.Unsafe as e:
+            e.cell = cells.describe(cell)
+            raise
+    if not found and not_owner and not all_cells:
+        raise not_owner
+    if len(found) != 1:
+        raise exception.NotOneCell(hypervisor, owner, [
+            cells.describe(cell) for cell, _plan in found])
+    return found[0]
+
+
+class PlacementAllocations:
+    """The consumers of a resource provider's allocations, from placement.
+
+    Through nova's own placement client and ``[placement]`` options; the
+    client is made on first use, so that a repair that retires nothing
+    needs no placement. Raises if placement cannot be asked.
+    """
+
+    def __init__(self):
+        self._client = None
+
+    def __call__(self, rp_uuid):
+        if self._client is None:
+            from nova.scheduler.client import report
+            self._client = report.SchedulerReportClient()
+        response = self._client.get('/resource_providers/%s/allocations'
+                                    % rp_uuid, version='1.0')
+        if response.status_code == 404:
+            return []
+        if response.status_code != 200:
+            raise RuntimeError('placement answered %s' % response.status_code)
+        return list(response.json()['allocations'])

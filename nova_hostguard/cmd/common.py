@@ -10,19 +10,92 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""What nova-hostguard's commands share: reading nova.conf, errors."""
+"""What nova-hostguard's commands share: reading nova.conf, output,
+exit statuses, and nova-manage's way of declaring actions and options.
+"""
 
 import inspect
 import os
 import sys
 
 from oslo_config import cfg
-from oslo_db import exception as db_exc
 from oslo_log import log as logging
-import sqlalchemy as sa
 
-#: Errors that mean a database could not be read or changed.
-DB_ERRORS = (db_exc.DBError, sa.exc.SQLAlchemyError)
+LOG = logging.getLogger(__name__)
+
+#: ``nova-hostguard-manage``'s exit statuses (``nova-hostguard-status``
+#: uses oslo.upgradecheck's codes, and 255 alike).
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
+#: An unexpected error, as nova-manage and oslo.upgradecheck use it.
+EXIT_UNEXPECTED = 255
+
+MANAGE = 'nova-hostguard-manage'
+
+ALL_CELLS_HELP = ('Work on every cell database mapped in the API database '
+                  '([api_database] connection), cell0 included, instead of '
+                  'the one in [database] connection.')
+
+
+def out(text=''):
+    """A line of the command's own output, on stdout."""
+    print(text)
+
+
+def err(text):
+    """nova-hostguard-manage's one line about what went wrong, on stderr."""
+    print('%s: %s' % (MANAGE, text), file=sys.stderr)
+
+
+def more(text):
+    """A further line on stderr, after :func:`err`."""
+    print(text, file=sys.stderr)
+
+
+def args(*args, **kwargs):
+    """An option of the action it decorates, declared next to it.
+
+    As nova-manage declares its options: :func:`add_category_parsers`
+    passes each to ``argparse``'s ``add_argument``, in the order written.
+    """
+    def decorate(function):
+        function.__dict__.setdefault('args', []).insert(0, (args, kwargs))
+        return function
+    return decorate
+
+
+def _add_action(subparsers, name, function, help_text):
+    parser = subparsers.add_parser(name, help=help_text)
+    for arg_args, arg_kwargs in getattr(function, 'args', []):
+        parser.add_argument(*arg_args, **arg_kwargs)
+    parser.set_defaults(action_fn=function)
+
+
+def add_category_parsers(subparsers, categories):
+    """One parser per category, one per action of a class category.
+
+    :param categories: ``{name: category}``; a category is a class whose
+        public methods are its actions (``db sync``), or a function that
+        is the action itself (``audit``). The first line of a docstring is
+        its help.
+    """
+    for name, category in categories.items():
+        if not inspect.isclass(category):
+            _add_action(subparsers, name, category,
+                        category.__doc__.splitlines()[0])
+            continue
+        parser = subparsers.add_parser(name, help=category.__doc__)
+        actions = parser.add_subparsers(dest='action', metavar='ACTION')
+        actions.required = True
+        commands = category()
+        for action in vars(category):
+            function = getattr(commands, action)
+            if not action.startswith('_') and callable(function):
+                _add_action(actions, action, function,
+                            function.__doc__.splitlines()[0])
+
 
 #: nova's switch for eventlet (true: native threads; empty: not chosen).
 _NO_EVENTLET = 'OS_NOVA_DISABLE_EVENTLET_PATCHING'
@@ -95,20 +168,6 @@ def setup_logging(conf):
     logging.set_defaults(default_log_levels=(
         logging.get_default_log_levels() + ['alembic=WARN']))
     logging.setup(conf, 'nova-hostguard')
-
-
-def reason(error):
-    """The database's own words, without SQLAlchemy's background links."""
-    inner = getattr(error, 'inner_exception', None) or error
-    orig = getattr(inner, 'orig', None)
-    return str(orig if orig is not None else inner).splitlines()[0]
-
-
-#: Exit status of an unexpected error, as nova-manage and
-#: oslo.upgradecheck use it.
-EXIT_UNEXPECTED = 255
-
-LOG = logging.getLogger(__name__)
 
 
 def read_configuration(conf, prog, cli_opts=()):

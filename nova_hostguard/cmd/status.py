@@ -29,6 +29,8 @@ from nova_hostguard import cells
 from nova_hostguard.cmd import common
 from nova_hostguard import conf as hostguard_conf
 from nova_hostguard.db import migration
+from nova_hostguard import display
+from nova_hostguard import exception
 
 CONF = cfg.CONF
 Code = upgradecheck.Code
@@ -48,44 +50,38 @@ class Checks(upgradecheck.UpgradeCommands):
         return self._targets
 
     def _each_cell(self, read):
-        """``read(engine)`` in every cell.
+        """``read(targets)`` on the cells to check.
 
-        :returns: ``([(cell, value)], None)``, or ``(None, Result)`` with
-            the failure that stopped it.
+        :returns: ``(read's value, None)``, or ``(None, Result)`` with the
+            failure that stopped it.
         """
         try:
             targets = self._cells()
-        except cells.ConfigurationError as e:
+        except exception.ConfigurationError as e:
             return None, Result(Code.FAILURE, str(e))
-        except common.DB_ERRORS as e:
+        except exception.DB_ERRORS as e:
             return None, Result(Code.FAILURE, 'cannot read the cell mappings '
                                 'from the API database: %s'
-                                % common.reason(e))
+                                % exception.reason(e))
         if not targets:
             return None, Result(Code.WARNING, (
                 'No cell is mapped in the API database ([api_database] '
                 'connection): nothing was checked. Map the cells with '
                 '"nova-manage cell_v2" first.'))
-        found = []
-        for cell in targets:
-            engine = cells.engine(cell)
-            try:
-                found.append((cells.describe(cell), read(engine)))
-            except common.DB_ERRORS as e:
-                return None, Result(Code.FAILURE, '%s: cannot read the '
-                                    'database: %s' % (cells.describe(cell),
-                                                      common.reason(e)))
-            finally:
-                engine.dispose()
-        return found, None
+        try:
+            return read(targets), None
+        except exception.CellDatabaseError as e:
+            return None, Result(Code.FAILURE, str(e))
 
     def _check_constraint(self):
-        found, failure = self._each_cell(migration.state)
+        found, failure = self._each_cell(lambda targets: cells.walk(
+            targets, lambda _cell, engine: migration.state(engine)))
         if failure:
             return failure
         head = migration.head_revision()
         # In place means recorded at head and really there.
-        missing = ['%s: %s' % (cell, migration.describe(state, head))
+        missing = ['%s: %s' % (cells.describe(cell),
+                               migration.describe(state, head))
                    for cell, state in found if state != (head, None)]
         if missing:
             return Result(Code.WARNING, (
@@ -96,25 +92,17 @@ class Checks(upgradecheck.UpgradeCommands):
         return Result(Code.SUCCESS)
 
     def _check_split_hypervisors(self):
-        def live_nodes(engine):
-            with engine.connect() as conn:
-                return audits.live_nodes(conn)
-        found, failure = self._each_cell(live_nodes)
+        report, failure = self._each_cell(audits.run)
         if failure:
             return failure
-        report = audits.Report([cell for cell, _nodes in found])
-        for cell, nodes in found:
-            report.splits.extend(audits.cell_splits(cell, nodes))
-        audits.cross_cell(found, report)
-        if report.clean:
+        names = report.split_names
+        if not names:
             return Result(Code.SUCCESS)
-        names = [s.hypervisor_hostname for s in report.splits] + [
-            c.hypervisor_hostname for c in report.cross_cell]
         return Result(Code.FAILURE, (
             '%d hypervisor(s) have more than one live owner: %s. Resolve '
             'them ("nova-hostguard-manage audit" lists them, "repair" '
             'undoes a split) before applying the constraint.') % (
-                len(names), ', '.join(audits.safe(n) for n in names)))
+                len(names), ', '.join(display.quoted(n) for n in names)))
 
     def _check_guard_enabled(self):
         groups = [g for g in CONF.config_source

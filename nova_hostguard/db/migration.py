@@ -30,6 +30,8 @@ from alembic import script as alembic_script
 from oslo_log import log as logging
 import sqlalchemy as sa
 
+from nova_hostguard import exception
+
 LOG = logging.getLogger(__name__)
 
 VERSION_TABLE = 'hostguard_alembic_version'
@@ -45,15 +47,6 @@ _SCRIPT_LOCATION = os.path.join(os.path.dirname(__file__), 'migrations')
 #: Serialises our runs on one database (PostgreSQL advisory locks are per
 #: database; MySQL's GET_LOCK is per server, hence the database's name).
 _RUN_LOCK = 'nova-hostguard db'
-
-
-class LockTimeout(Exception):
-    """A lock was not granted within the lock timeout; nothing changed."""
-
-    def __init__(self, seconds, what):
-        super().__init__(
-            'waited %d s for %s, then gave up (--lock-timeout); this run '
-            'changed nothing' % (seconds, what))
 
 
 def _commit(conn):
@@ -103,23 +96,9 @@ def current_revision(engine):
         return _revision(conn)
 
 
-def error_code(error):
-    """The database's own code for ``error``, or None.
-
-    PostgreSQL's SQLSTATE or MySQL's error number, through SQLAlchemy's
-    and oslo.db's wrappers alike.
-    """
-    inner = getattr(error, 'inner_exception', None) or error
-    orig = getattr(inner, 'orig', None)
-    code = getattr(orig, 'pgcode', None)
-    if code is None and getattr(orig, 'args', None):
-        code = orig.args[0]
-    return code
-
-
 def _is_lock_timeout(error):
     # PostgreSQL's lock_not_available, MySQL's ER_LOCK_WAIT_TIMEOUT.
-    return error_code(error) in ('55P03', 1205)
+    return exception.error_code(error) in ('55P03', 1205)
 
 
 _ANOTHER_RUN = 'another nova-hostguard-manage db run on this database'
@@ -137,7 +116,7 @@ def _take_run_lock(conn, lock_timeout):
             "SELECT GET_LOCK(LEFT(CONCAT(:n, ' ', DATABASE()), 64), :s)"),
             {'n': _RUN_LOCK, 's': lock_timeout}).scalar()
         if got != 1:
-            raise LockTimeout(lock_timeout, _ANOTHER_RUN)
+            raise exception.LockTimeout(lock_timeout, _ANOTHER_RUN)
     elif name == 'postgresql':
         conn.execute(sa.text("SELECT set_config('lock_timeout', :s, false)"),
                      {'s': '%ds' % lock_timeout})
@@ -160,7 +139,7 @@ def _postgresql_run_lock(conn, lock_timeout):
         if got:
             return
         if time.monotonic() >= deadline:
-            raise LockTimeout(lock_timeout, _ANOTHER_RUN)
+            raise exception.LockTimeout(lock_timeout, _ANOTHER_RUN)
         time.sleep(0.1)
 
 
@@ -170,7 +149,8 @@ def _locked(engine, lock_timeout):
 
     Concurrent runs on one database take turns. Every lock wait of the
     session (MySQL ``lock_wait_timeout``, PostgreSQL ``lock_timeout``)
-    gives up after ``lock_timeout`` seconds, as :class:`LockTimeout`: DDL
+    gives up after ``lock_timeout`` seconds, as
+    :class:`~nova_hostguard.exception.LockTimeout`: DDL
     waiting for a lock makes every later query on the table queue behind
     it. The connection is closed afterwards, so that neither the lock nor
     the setting outlives the run in the pool.
@@ -179,11 +159,11 @@ def _locked(engine, lock_timeout):
     try:
         _take_run_lock(conn, lock_timeout)
         yield conn
-    except LockTimeout:
+    except exception.LockTimeout:
         raise
     except Exception as e:
         if _is_lock_timeout(e):
-            raise LockTimeout(lock_timeout, _A_TRANSACTION) from e
+            raise exception.LockTimeout(lock_timeout, _A_TRANSACTION) from e
         raise
     finally:
         conn.invalidate()
@@ -205,7 +185,8 @@ def upgrade(engine, revision='head', lock_timeout=DEFAULT_LOCK_TIMEOUT):
 
     :returns: :data:`APPLIED`, :data:`REPAIRED` or :data:`NOTHING` (which
         is also what a run finds that waited for another one to finish).
-    :raises LockTimeout: a lock was not granted in time; nothing changed.
+    :raises nova_hostguard.exception.LockTimeout: a lock was not granted
+        in time; nothing changed.
     """
     with _locked(engine, lock_timeout) as conn:
         target = _script().get_revision(revision).revision
@@ -260,7 +241,8 @@ def remove(engine, lock_timeout=DEFAULT_LOCK_TIMEOUT):
 
     Leaves nova's schema as nova made it.
 
-    :raises LockTimeout: a lock was not granted in time.
+    :raises nova_hostguard.exception.LockTimeout: a lock was not granted
+        in time.
     """
     with _locked(engine, lock_timeout) as conn:
         alembic_command.downgrade(_config(conn), 'base')

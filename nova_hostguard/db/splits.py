@@ -12,11 +12,12 @@
 
 """Find hypervisors that already have more than one live owner.
 
-One set-based query per cell database. The database groups names by its
-own collation, which on MariaDB/MySQL is looser than exact equality (case,
-accents, trailing spaces), so its groups are a superset of the exact ones;
-they are split again here by exact (Python) equality, as the guard
-compares names.
+The one split finder of ``db sync``, ``audit`` and ``upgrade check``: one
+query per cell database reads every named live compute node record
+(:func:`live_nodes`), and :func:`find_splits` groups them by exact name,
+as the guard compares names. On MySQL/MariaDB the query reads the bytes of
+names (``CAST(... AS BINARY)``): the columns' collation is looser than
+exact equality (case, accents, trailing spaces).
 """
 
 import collections
@@ -24,46 +25,57 @@ import itertools
 
 import sqlalchemy as sa
 
-#: One hypervisor and its live compute nodes (at least two).
-Split = collections.namedtuple('Split', ['hypervisor_hostname', 'nodes'])
+from nova_hostguard.db import schema
 
-#: One live compute node: its host and uuid.
-Node = collections.namedtuple('Node', ['host', 'uuid'])
+#: A live compute node record, as the commands read it.
+Node = collections.namedtuple('Node', ['hypervisor_hostname', 'host',
+                                       'uuid', 'id'])
 
-compute_nodes = sa.table(
-    'compute_nodes',
-    sa.column('host'), sa.column('uuid'), sa.column('hypervisor_hostname'),
-    sa.column('deleted'))
-
-
-def _candidates_query():
-    cn = compute_nodes
-    live = sa.and_(cn.c.deleted == 0, cn.c.hypervisor_hostname.isnot(None))
-    shared_names = sa.select(cn.c.hypervisor_hostname).where(live).group_by(
-        cn.c.hypervisor_hostname).having(sa.func.count() > 1)
-    return sa.select(cn.c.hypervisor_hostname, cn.c.host, cn.c.uuid).where(
-        live, cn.c.hypervisor_hostname.in_(shared_names))
+#: One hypervisor of a cell (as :func:`nova_hostguard.cells.describe`
+#: names it) and its live compute nodes (at least two).
+Split = collections.namedtuple('Split', ['cell', 'hypervisor_hostname',
+                                         'nodes'])
 
 
-def split_hypervisors(connection):
-    """Every hypervisor with more than one live compute node, exactly.
+def exact(column, dialect):
+    """The column's bytes on MySQL (its collation folds case and spaces)."""
+    if dialect == 'mysql':
+        return sa.cast(column, sa.dialects.mysql.BINARY())
+    return column
 
-    :returns: a list of :class:`Split`, sorted by name, nodes sorted by
-        host then uuid.
+
+def text(value):
+    """A value read through :func:`exact`, as text again."""
+    return value.decode('utf-8') if isinstance(value, bytes) else value
+
+
+def live_nodes(connection):
+    """Every live compute node record with a hypervisor_hostname.
+
+    :returns: a list of :class:`Node`, names and hosts exactly as stored.
     """
-    return group_splits(connection.execute(_candidates_query()).all())
+    dialect = connection.dialect.name
+    cn = schema.compute_nodes
+    rows = connection.execute(sa.select(
+        exact(cn.c.hypervisor_hostname, dialect), exact(cn.c.host, dialect),
+        cn.c.uuid, cn.c.id).where(
+            cn.c.deleted == 0, cn.c.hypervisor_hostname.isnot(None))).all()
+    return [Node(text(name), text(host), uuid, node_id)
+            for name, host, uuid, node_id in rows]
 
 
-def group_splits(rows):
-    """Group ``(hypervisor_hostname, host, uuid)`` rows by exact name.
+def find_splits(cell, nodes):
+    """Group ``nodes`` by exact name, as the guard compares names.
 
-    :returns: a :class:`Split` for every name of more than one row.
+    :returns: a :class:`Split` for every name of more than one record,
+        sorted by name, its nodes sorted by host then uuid.
     """
-    by_name = sorted(rows, key=lambda r: r[0])
+    by_name = sorted(nodes, key=lambda n: n.hypervisor_hostname)
     splits = []
-    for name, group in itertools.groupby(by_name, key=lambda r: r[0]):
-        nodes = sorted(Node(host or '', uuid or '')
-                       for _name, host, uuid in group)
-        if len(nodes) > 1:
-            splits.append(Split(name, nodes))
+    for name, group in itertools.groupby(
+            by_name, key=lambda n: n.hypervisor_hostname):
+        group = sorted((n._replace(host=n.host or '', uuid=n.uuid or '')
+                        for n in group), key=lambda n: (n.host, n.uuid))
+        if len(group) > 1:
+            splits.append(Split(cell, name, group))
     return splits
