@@ -41,6 +41,7 @@ from alembic import op
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
+from nova_hostguard import exception
 
 revision = '3f2b1d9e8c41'
 down_revision = None
@@ -204,7 +205,7 @@ def _upgrade_postgresql(bind):
                 'CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s, deleted)'
                 % (INDEX, TABLE, COLUMN)))
         except Exception as e:
-            if migration.error_code(e) != _PG_DUPLICATE:
+            if exception.error_code(e) != _PG_DUPLICATE:
                 _drop_leftover(bind)
                 raise
             # Not ours: whoever created it, leave it alone.
