@@ -147,7 +147,7 @@ def bench_create(backends_, sizes, creates):
 
     from nova_hostguard.db import migration
     from nova_hostguard import objects as hostguard_objects
-    from tests import databases
+    from tests.harness import databases
 
     objects.register_all()
     results = []
@@ -281,7 +281,7 @@ def report_start(r):
 # audit
 
 def bench_audit(nodes, instances, repeats):
-    from tests import databases
+    from tests.harness import databases
 
     with databases.NovaCellDatabase('mysql', bind_nova=False) as db:
         insert(db.engine, 'compute_nodes', compute_node_rows(nodes))
@@ -340,7 +340,7 @@ def bench_sync(backends_, rows):
     import sqlalchemy as sa
 
     from nova_hostguard.db import migration
-    from tests import databases
+    from tests.harness import databases
 
     results = []
     for backend in backends_:
@@ -395,7 +395,7 @@ def machine():
     import nova.version
     import sqlalchemy as sa
 
-    from tests import backends
+    from tests.harness import backends
 
     import sqlite3
 

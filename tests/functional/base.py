@@ -28,7 +28,7 @@ from nova import objects
 from nova.tests.functional import integrated_helpers
 from nova.virt import fake
 
-from tests import fixtures as hostguard_fixtures
+from tests.harness import fixtures as hostguard_fixtures
 
 
 class SharedHypervisorTestCase(integrated_helpers.ProviderUsageBaseTestCase):

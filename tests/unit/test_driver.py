@@ -33,7 +33,7 @@ import testtools
 from nova_hostguard import conf as hostguard_conf
 from nova_hostguard import driver
 from nova_hostguard import install
-from tests import fixtures as hostguard_fixtures
+from tests.harness import fixtures as hostguard_fixtures
 
 GUARD_LINES = """
 [DEFAULT]

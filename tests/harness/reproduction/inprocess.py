@@ -27,10 +27,10 @@ from nova.db.main import api as main_db_api
 from nova import exception
 import sqlalchemy
 
-from tests import fixtures as hostguard_fixtures
 from tests.functional import base
-from tests.reproduction import records
-from tests.reproduction import scenario
+from tests.harness import fixtures as hostguard_fixtures
+from tests.harness.reproduction import records
+from tests.harness.reproduction import scenario
 
 
 class FrameworkApi:

@@ -26,9 +26,17 @@ import testscenarios
 import testtools
 import testtools.content
 
-from tests import backends
-from tests import databases
-from tests import fixtures as hostguard_fixtures
+from tests.harness import backends
+from tests.harness import databases
+from tests.harness import fixtures as hostguard_fixtures
+
+
+#: The database servers' scenarios: for the tests of what SQLite lacks.
+SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
+
+#: The tables a command must leave as they were when it says it changed
+#: nothing.
+TABLES = ('instances', 'compute_nodes', 'services', 'migrations')
 
 
 class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):

@@ -19,7 +19,7 @@ provide ``tell(guard, say)`` returning the story's checks.
 import testtools.content
 import testtools.content_type
 
-from tests.reproduction import scenario
+from tests.harness.reproduction import scenario
 
 
 class ExpectedOutcomes:

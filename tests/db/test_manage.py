@@ -28,8 +28,8 @@ import sqlalchemy as sa
 import testtools.content
 
 from nova_hostguard.db import migration
-from tests import databases
-from tests.unit.db import base
+from tests.db import base
+from tests.harness import databases
 
 MANAGE = os.path.join(os.path.dirname(sys.executable),
                       'nova-hostguard-manage')
@@ -426,7 +426,7 @@ class TerminalSafetyTest(ManageTestCase):
             self.assertIn(shown, output, command)
 
 
-SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
+SERVER_BACKENDS = base.SERVER_BACKENDS
 
 
 class LocksTest(ManageTestCase):

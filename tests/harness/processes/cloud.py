@@ -44,8 +44,8 @@ import requests
 import sqlalchemy
 import testtools.content
 
-from tests import backends
-from tests.processes import service_log
+from tests.harness import backends
+from tests.harness.processes import service_log
 
 HERE = os.path.dirname(__file__)
 LAUNCHER = os.path.join(HERE, 'compute_launcher.py')

@@ -29,7 +29,7 @@ from oslo_db.sqlalchemy import enginefacade
 from oslo_db.sqlalchemy import test_fixtures
 import sqlalchemy as sa
 
-from tests import backends
+from tests.harness import backends
 
 BACKENDS = ('sqlite', 'mysql', 'postgresql')
 
