@@ -119,12 +119,7 @@ class InProcessCloud(base.SharedHypervisorTestCase, scenario.Cloud):
 
 def run(guard, say):
     """Run the story once; returns (checks, errors)."""
-    import unittest
-
     checks = []
     case = InProcessCloud()
     case.guard, case.say, case.checks = guard, say, checks
-    result = unittest.TestResult()
-    case.run(result)
-    errors = [trace for _test, trace in result.errors + result.failures]
-    return checks, errors
+    return checks, hostguard_fixtures.run_case(case)
