@@ -42,7 +42,6 @@ import fixtures
 import pymysql
 import requests
 import sqlalchemy
-import testtools.content
 
 from tests.harness import backends
 from tests.harness.processes import service_log
@@ -488,10 +487,8 @@ class Identity:
 
 def keep_logs_on_failure(test, cloud, keep_dir):
     """Copy the work directory to ``keep_dir`` and attach logs if failed."""
-    def attach():
-        test.addDetail('nova-logs', testtools.content.text_content(
-            cloud.logs()))
-    test.addOnException(lambda exc_info: attach())
+    logs = test.useFixture(fixtures.StringStream('nova-logs')).stream
+    test.addOnException(lambda exc_info: logs.write(cloud.logs()))
     if keep_dir:
         test.addOnException(lambda exc_info: shutil.copytree(
             cloud.workdir, os.path.join(keep_dir, test.id()),
