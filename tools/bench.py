@@ -204,8 +204,8 @@ def bench_start(nodes, repeats):
     import fixtures
 
     from nova_hostguard import guard as hostguard
-    from tests.functional import base
     from tests.harness import fixtures as hostguard_fixtures
+    from tests.harness import framework
 
     names = ['node-%05d' % i for i in range(nodes)]
     in_guard = []
@@ -218,7 +218,7 @@ def bench_start(nodes, repeats):
         finally:
             in_guard.append(time.perf_counter() - begin)
 
-    class Start(base.SharedHypervisorTestCase):
+    class Start(framework.SharedHypervisorTestCase):
         """One first start; the guard's check timed, for this run only."""
 
         hypervisors = {'ironic1': names}

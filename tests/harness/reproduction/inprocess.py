@@ -27,8 +27,8 @@ from nova.db.main import api as main_db_api
 from nova import exception
 import sqlalchemy
 
-from tests.functional import base
 from tests.harness import fixtures as hostguard_fixtures
+from tests.harness import framework
 from tests.harness.reproduction import records
 from tests.harness.reproduction import scenario
 
@@ -52,7 +52,7 @@ class FrameworkApi:
         return [p['name'] for p in self.test._get_all_providers()]
 
 
-class InProcessCloud(base.SharedHypervisorTestCase, scenario.Cloud):
+class InProcessCloud(framework.SharedHypervisorTestCase, scenario.Cloud):
 
     hypervisor = 'hv1'
     host_a = 'hostA'
