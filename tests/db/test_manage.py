@@ -426,9 +426,6 @@ class TerminalSafetyTest(ManageTestCase):
             self.assertIn(shown, output, command)
 
 
-SERVER_BACKENDS = base.SERVER_BACKENDS
-
-
 class LocksTest(ManageTestCase):
     """db sync next to open transactions and to another db sync.
 
@@ -437,7 +434,7 @@ class LocksTest(ManageTestCase):
     commit would leave it.
     """
 
-    scenarios = SERVER_BACKENDS
+    scenarios = base.SERVER_BACKENDS
 
     def start(self, *args):
         return self.start_command('nova-hostguard-manage', *args)

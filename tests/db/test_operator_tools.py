@@ -25,16 +25,14 @@ import sqlalchemy as sa
 from nova_hostguard.db import migration
 from tests.db import base
 from tests.harness import databases
+from tests.harness import fixtures as hostguard_fixtures
 
-SERVER_BACKENDS = base.SERVER_BACKENDS
-TABLES = base.TABLES
-GUARD = ('[DEFAULT]\nconfig_source = hostguard\n'
-         '[hostguard]\ndriver = hostguard\n')
+GUARD = hostguard_fixtures.GUARD_LINES
 
 
 class AuditTest(base.CommandTestCase):
 
-    scenarios = SERVER_BACKENDS
+    scenarios = base.SERVER_BACKENDS
 
     def audit(self, *args, conf=None):
         return self.command('nova-hostguard-manage', 'audit', *args,
@@ -71,7 +69,7 @@ class AuditTest(base.CommandTestCase):
 
     def test_finds_exactly_the_seeded_problems(self):
         a, b, on_a, on_b, case, orphan = self.seed_problems()
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
 
         result = self.audit('--format', 'json')
 
@@ -98,7 +96,7 @@ class AuditTest(base.CommandTestCase):
             found['compute_nodes_without_service'])
         self.assertEqual([], found['hypervisors_in_several_cells'])
         self.assertEqual(5, found['problems'])
-        self.assertEqual(before, self.tables(*TABLES))
+        self.assertEqual(before, self.tables(*base.TABLES))
 
     def test_the_table_is_for_people_and_safe_for_terminals(self):
         self.seed_problems()
@@ -151,7 +149,7 @@ class AuditTest(base.CommandTestCase):
 
 class UpgradeCheckTest(base.CommandTestCase):
 
-    scenarios = SERVER_BACKENDS
+    scenarios = base.SERVER_BACKENDS
 
     def check(self, conf_extra=''):
         result = self.command(

@@ -13,8 +13,8 @@
 """repair, run as a command on MariaDB and PostgreSQL with nova's real
 schema, against a placement service running as a process of its own.
 
-"Nothing changed" means: every row of instances, compute_nodes, services
-and migrations is as it was before the command.
+"Nothing changed" means: every row of ``base.TABLES`` is as it was
+before the command.
 """
 
 import datetime
@@ -33,14 +33,11 @@ from tests.db import base
 from tests.harness import backends
 from tests.harness.processes import cloud
 
-SERVER_BACKENDS = base.SERVER_BACKENDS
-TABLES = base.TABLES
-
 
 class RepairTest(base.CommandTestCase):
     """hv1 is split: hostA (the owner, running) and hostB (stale, down)."""
 
-    scenarios = SERVER_BACKENDS
+    scenarios = base.SERVER_BACKENDS
 
     def setUp(self):
         super().setUp()
@@ -95,10 +92,10 @@ class RepairTest(base.CommandTestCase):
         self.assertEqual(1, result.returncode, result.stdout)
         self.assertIn('refusing to repair; nothing was changed', result.stderr)
         self.assertIn(reason, result.stderr)
-        self.assertEqual(before, self.tables(*TABLES))
+        self.assertEqual(before, self.tables(*base.TABLES))
 
     def test_the_dry_run_changes_nothing(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.repair()
         self.assertEqual(0, result.returncode, result.stderr)
         for instance in self.on_b:
@@ -110,18 +107,18 @@ class RepairTest(base.CommandTestCase):
                       % self.stale.uuid, result.stdout)
         self.assertNotIn(self.on_a, result.stdout)
         self.assertIn('Dry run: nothing was changed.', result.stdout)
-        self.assertEqual(before, self.tables(*TABLES))
+        self.assertEqual(before, self.tables(*base.TABLES))
 
     def test_apply_leaves_one_owner_and_changes_nothing_else(self):
         for instance in self.on_b:
             self.allocate(instance, self.stale.uuid)
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
 
         result = self.repair('--apply')
 
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertIn('Applied, in one transaction.', result.stdout)
-        after = self.tables(*TABLES)
+        after = self.tables(*base.TABLES)
         self.assertEqual(before['services'], after['services'])
         self.assertEqual(before['migrations'], after['migrations'])
         with self.db.engine.connect() as conn:
@@ -170,7 +167,7 @@ class RepairTest(base.CommandTestCase):
             position = [c['name'] for c in index].index('updated_at')
             return sorted((r[:position] + r[position + 1:] for r in rows),
                           key=repr)
-        undone = self.tables(*TABLES)
+        undone = self.tables(*base.TABLES)
         for table in ('instances', 'compute_nodes'):
             self.assertEqual(without_updated_at(before[table], table),
                              without_updated_at(undone[table], table))
@@ -178,13 +175,13 @@ class RepairTest(base.CommandTestCase):
     def test_refuses_a_busy_instance(self):
         self.add_instance('hostB', 'hv1', self.stale.id,
                           task_state='rebuilding')
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'),
                             'is busy (task_state rebuilding)', before)
 
     def test_refuses_an_evacuation_in_progress(self):
         self.add_migration(self.on_b[0], 'hostB', 'hostA', 'accepted')
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'), 'evacuation', before)
         self.assertIn('is accepted', self.repair().stderr)
 
@@ -194,7 +191,7 @@ class RepairTest(base.CommandTestCase):
                 "UPDATE services SET updated_at = :t, last_seen_up = :t "
                 "WHERE host = 'hostA'"),
                 {'t': datetime.datetime(2020, 1, 1)})
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'),
                             "nova-compute service of the owner 'hostA' is "
                             "down", before)
@@ -203,11 +200,11 @@ class RepairTest(base.CommandTestCase):
         with self.db.engine.begin() as conn:
             conn.execute(sa.text("UPDATE services SET forced_down = :t "
                                  "WHERE host = 'hostA'"), {'t': True})
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'), 'is forced down', before)
 
     def test_refuses_an_owner_that_does_not_own_it(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.command('nova-hostguard-manage', 'repair',
                               '--hypervisor', 'hv1', '--owner', 'hostC',
                               '--apply', conf=self.conf())
@@ -216,14 +213,14 @@ class RepairTest(base.CommandTestCase):
 
     def test_refuses_allocations_it_cannot_account_for(self):
         self.allocate(self.bystander, self.stale.uuid)
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(
             self.repair('--apply'),
             'has allocations of consumer %s, which this repair does not '
             'move' % self.bystander, before)
 
     def test_refuses_when_placement_cannot_be_asked(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(
             self.repair('--apply', placement='http://127.0.0.1:9'),
             'cannot read the allocations of resource provider %s'
@@ -239,7 +236,7 @@ class RepairTest(base.CommandTestCase):
     def test_refuses_while_a_retired_host_is_up(self):
         # Its next periodic run would revive the retired record.
         self.set_service('hostB', updated_at=datetime.datetime.utcnow())
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.repair('--apply')
         self.assert_refused(result, "the nova-compute service of host "
                             "'hostB' is up", before)
@@ -310,7 +307,7 @@ class RepairTest(base.CommandTestCase):
         accepted.append(update())
 
     def test_an_action_accepted_while_the_repair_holds_the_instance(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         accepted = []
         with self.db.engine.connect() as conn:
             with conn.begin():
@@ -337,7 +334,7 @@ class RepairTest(base.CommandTestCase):
                       result.stderr)
         self.assertIn('another database session waits to change an '
                       'instance', result.stderr)
-        after = self.tables(*TABLES)
+        after = self.tables(*base.TABLES)
         for table in ('compute_nodes', 'services', 'migrations'):
             self.assertEqual(before[table], after[table])
         with self.db.engine.connect() as conn:
@@ -378,7 +375,7 @@ class RepairTest(base.CommandTestCase):
                 hide_password=False)
 
     def test_a_database_user_with_only_nova_s_privileges(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.command(
             'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
             '--owner', 'hostA', '--apply',
@@ -390,7 +387,7 @@ class RepairTest(base.CommandTestCase):
             self.assertIn('the repair failed and was rolled back',
                           result.stderr)
             self.assertIn('PROCESS privilege', result.stderr)
-            self.assertEqual(before, self.tables(*TABLES))
+            self.assertEqual(before, self.tables(*base.TABLES))
         else:
             self.assertEqual(0, result.returncode, result.stderr)
             self.assertIn('Applied, in one transaction.', result.stdout)
@@ -400,7 +397,7 @@ class RepairTest(base.CommandTestCase):
         owner = self.create('hostA', 'hv9')
         stale = self.create(odd, 'hv9')
         moved = self.add_instance(odd, 'hv9', stale.id)
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.command('nova-hostguard-manage', 'repair',
                               '--hypervisor', 'hv9', '--owner', 'hostA',
                               '--apply', conf=self.conf())

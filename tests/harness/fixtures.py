@@ -22,6 +22,16 @@ import stevedore
 
 from nova_hostguard import conf as hostguard_conf
 
+#: The two lines of nova.conf that switch the guard on, with their sections;
+#: a ``mode = ...`` line appended goes to ``[hostguard]``.
+GUARD_LINES = """
+[DEFAULT]
+config_source = hostguard
+
+[hostguard]
+driver = hostguard
+"""
+
 #: Namespace for the per-host node identities of the shared test hypervisor.
 NODE_ID_NAMESPACE = uuid.UUID('0f6d3c1e-6bde-4a3f-9d64-6f2c1b1f9a11')
 

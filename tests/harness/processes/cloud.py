@@ -44,18 +44,12 @@ import requests
 import sqlalchemy
 
 from tests.harness import backends
+from tests.harness import fixtures as hostguard_fixtures
 from tests.harness.processes import service_log
 
 HERE = os.path.dirname(__file__)
 LAUNCHER = os.path.join(HERE, 'compute_launcher.py')
 WSGI_SERVER = os.path.join(HERE, 'wsgi_server.py')
-GUARD_LINES = """
-[DEFAULT]
-config_source = hostguard
-
-[hostguard]
-driver = hostguard
-"""
 ADMIN_PASSWORD = 'hostguard-admin'
 SERVICE_PASSWORD = 'hostguard-service'
 
@@ -331,7 +325,7 @@ class NovaProcesses(Processes):
                     % values)
             f.write(extra)
             if guard:
-                f.write(GUARD_LINES)
+                f.write(hostguard_fixtures.GUARD_LINES)
         return path
 
     # Services.
