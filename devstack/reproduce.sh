@@ -34,6 +34,6 @@ source "$HOSTGUARD_REPO/devstack/settings"
 source "$HOSTGUARD_REPO/devstack/lib/nova-hostguard"
 
 cd "$HOSTGUARD_REPO"
-exec "$(hostguard_python)" -m tests.reproduction.run --cloud devstack \
+exec "$(hostguard_python)" -m tests.harness.reproduction.run --cloud devstack \
     --conf-dir "$NOVA_CONF_DIR" --data-dir "$HOSTGUARD_DATA_DIR" \
     --systemctl "$SYSTEMCTL" "$@"

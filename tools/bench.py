@@ -82,32 +82,17 @@ def table(title, header, rows):
     return '\n'.join(lines)
 
 
-# Filling tables fast: plain multi-row INSERTs.
+# Filling tables fast: the tests' rows, in plain multi-row INSERTs
+# (tests.harness.databases.insert).
 
 def compute_node_rows(count, start=0, prefix='bench'):
+    from tests.harness import databases
+
     now = datetime.datetime.utcnow()
     for i in range(start, start + count):
-        yield {'created_at': now, 'host': '%s-host-%d' % (prefix, i // 10),
-               'hypervisor_hostname': '%s-hv-%07d' % (prefix, i),
-               'uuid': str(uuid.uuid4()), 'vcpus': 8, 'memory_mb': 16384,
-               'local_gb': 100, 'vcpus_used': 0, 'memory_mb_used': 0,
-               'local_gb_used': 0, 'hypervisor_type': 'fake',
-               'hypervisor_version': 1, 'cpu_info': '{}', 'deleted': 0}
-
-
-def insert(engine, table_name, rows, batch=5000):
-    import sqlalchemy as sa
-
-    table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
-    chunk = []
-    with engine.begin() as conn:
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) == batch:
-                conn.execute(table.insert(), chunk)
-                chunk = []
-        if chunk:
-            conn.execute(table.insert(), chunk)
+        yield databases.compute_node_values(
+            '%s-host-%d' % (prefix, i // 10), '%s-hv-%07d' % (prefix, i),
+            created_at=now, uuid=str(uuid.uuid4()), deleted=0)
 
 
 # create
@@ -147,7 +132,7 @@ def bench_create(backends_, sizes, creates):
 
     from nova_hostguard.db import migration
     from nova_hostguard import objects as hostguard_objects
-    from tests import databases
+    from tests.harness import databases
 
     objects.register_all()
     results = []
@@ -160,21 +145,18 @@ def bench_create(backends_, sizes, creates):
                 migration.upgrade(db.engine)
                 filled = 0
                 for size in sizes:
-                    insert(db.engine, 'compute_nodes',
-                           compute_node_rows(size - filled, filled))
+                    databases.insert(db.engine, 'compute_nodes',
+                                     compute_node_rows(size - filled, filled))
                     filled = size
                     counter = [0]
 
                     def timed(cls):
                         counter[0] += 1
-                        node = cls(
-                            context=context, host='new-%d' % counter[0],
-                            hypervisor_hostname='new-hv-%d-%d' % (
-                                size, counter[0]),
-                            vcpus=8, memory_mb=1, local_gb=1, vcpus_used=0,
-                            memory_mb_used=0, local_gb_used=0,
-                            hypervisor_type='fake', hypervisor_version=1,
-                            cpu_info='{}')
+                        node = cls(context=context,
+                                   **databases.compute_node_values(
+                                       'new-%d' % counter[0],
+                                       'new-hv-%d-%d' % (size, counter[0]),
+                                       memory_mb=1, local_gb=1))
                         start = time.perf_counter()
                         node.create()
                         return time.perf_counter() - start
@@ -219,10 +201,11 @@ def report_create(results):
 
 def bench_start(nodes, repeats):
     """In a process of its own: nova's functional framework."""
-    import unittest
+    import fixtures
 
     from nova_hostguard import guard as hostguard
-    from tests.functional import base
+    from tests.harness import fixtures as hostguard_fixtures
+    from tests.harness import framework
 
     names = ['node-%05d' % i for i in range(nodes)]
     in_guard = []
@@ -234,9 +217,10 @@ def bench_start(nodes, repeats):
             return check(compute_node)
         finally:
             in_guard.append(time.perf_counter() - begin)
-    hostguard.check_new_owner = timed_check
 
-    class Start(base.SharedHypervisorTestCase):
+    class Start(framework.SharedHypervisorTestCase):
+        """One first start; the guard's check timed, for this run only."""
+
         hypervisors = {'ironic1': names}
         guard = False
         seconds = None
@@ -244,6 +228,8 @@ def bench_start(nodes, repeats):
         def runTest(self):
             if self.guard:
                 self.enable_guard()
+                self.useFixture(fixtures.MonkeyPatch(
+                    'nova_hostguard.guard.check_new_owner', timed_check))
             begin = time.perf_counter()
             self._start_compute('ironic1')
             self.seconds.append(time.perf_counter() - begin)
@@ -254,10 +240,11 @@ def bench_start(nodes, repeats):
         for guard in (False, True):
             case = Start()
             case.guard, case.seconds = guard, timings[guard]
-            result = unittest.TestResult()
-            case.run(result)
-            if result.errors or result.failures:
-                raise RuntimeError((result.errors + result.failures)[0][1])
+            errors = hostguard_fixtures.run_case(case)
+            if errors:
+                raise RuntimeError(errors[0])
+            if hostguard.check_new_owner is not check:
+                raise RuntimeError('the timed check outlived its run')
     return {'nodes': nodes, 'nova': spread(timings[False]),
             'guard': spread(timings[True]),
             'checks': len(in_guard) // repeats,
@@ -281,27 +268,25 @@ def report_start(r):
 # audit
 
 def bench_audit(nodes, instances, repeats):
-    from tests import databases
+    from tests.harness import databases
 
     with databases.NovaCellDatabase('mysql', bind_nova=False) as db:
-        insert(db.engine, 'compute_nodes', compute_node_rows(nodes))
+        databases.insert(db.engine, 'compute_nodes',
+                         compute_node_rows(nodes))
         # Some trouble to find: 100 hypervisors split, their instances.
-        insert(db.engine, 'compute_nodes',
-               (dict(r, host='standby-%d' % i) for i, r in enumerate(
-                   compute_node_rows(100))))
+        databases.insert(db.engine, 'compute_nodes', (
+            dict(r, host='standby-%d' % i)
+            for i, r in enumerate(compute_node_rows(100))))
         now = datetime.datetime.utcnow()
-        insert(db.engine, 'instances', ({
-            'created_at': now, 'uuid': str(uuid.uuid4()),
-            'host': 'bench-host-%d' % ((i % nodes) // 10),
-            'node': 'bench-hv-%07d' % (i % nodes), 'vm_state': 'active',
-            'deleted': 0, 'project_id': 'p', 'user_id': 'u'}
+        databases.insert(db.engine, 'instances', (
+            databases.instance_values(
+                'bench-host-%d' % ((i % nodes) // 10),
+                'bench-hv-%07d' % (i % nodes), created_at=now)
             for i in range(instances)))
-        insert(db.engine, 'services', ({
-            'created_at': now, 'updated_at': now,
-            'host': 'bench-host-%d' % h, 'binary': 'nova-compute',
-            'topic': 'compute', 'report_count': 1, 'disabled': False,
-            'forced_down': False, 'deleted': 0, 'version': 70,
-            'uuid': str(uuid.uuid4())} for h in range(nodes // 10)))
+        databases.insert(db.engine, 'services', (
+            databases.service_values('bench-host-%d' % h, created_at=now,
+                                     updated_at=now)
+            for h in range(nodes // 10)))
         conf = os.path.join(db.workdir or '/tmp', 'bench-audit-%s.conf'
                             % uuid.uuid4().hex)
         with open(conf, 'w') as f:
@@ -340,12 +325,13 @@ def bench_sync(backends_, rows):
     import sqlalchemy as sa
 
     from nova_hostguard.db import migration
-    from tests import databases
+    from tests.harness import databases
 
     results = []
     for backend in backends_:
         with databases.NovaCellDatabase(backend, bind_nova=False) as db:
-            insert(db.engine, 'compute_nodes', compute_node_rows(rows))
+            databases.insert(db.engine, 'compute_nodes',
+                             compute_node_rows(rows))
             writer = sa.create_engine(db.url)
             table = sa.Table('compute_nodes', sa.MetaData(),
                              autoload_with=writer)
@@ -395,7 +381,7 @@ def machine():
     import nova.version
     import sqlalchemy as sa
 
-    from tests import backends
+    from tests.harness import backends
 
     import sqlite3
 

@@ -245,7 +245,7 @@ def check_reproduction(run, confs):
     expect(option(confs, 'nova.conf', 'scheduler',
                   'discover_hosts_in_cells_interval') == '2',
            'reproduction: hosts are not discovered')
-    story = ('python3 -m tests.reproduction.run --cloud devstack '
+    story = ('python3 -m tests.harness.reproduction.run --cloud devstack '
              '--conf-dir %s --data-dir %s --systemctl systemctl --user '
              '--expect refusal (in %s)' % (
                  run.path('etc', 'nova'),

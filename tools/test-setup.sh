@@ -5,7 +5,7 @@
 # revoke before tox runs); .ci/run runs it as root. Safe to run again.
 #
 # - MariaDB and PostgreSQL: the user openstack_citest, password
-#   openstack_citest (tests/backends.py's defaults, the OpenStack CI
+#   openstack_citest (tests/harness/backends.py's defaults, the OpenStack CI
 #   convention). The tests create and drop their own databases, and read
 #   the catalogs, so the user may do anything.
 # - RabbitMQ: the management plugin, whose HTTP API (guest/guest, from

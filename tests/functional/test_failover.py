@@ -18,10 +18,10 @@ from nova.objects import base as objects_base
 
 from nova_hostguard import install
 from nova_hostguard import objects as hostguard_objects
-from tests.functional import base
+from tests.harness import framework
 
 
-class ActivePassiveFailoverTest(base.SharedHypervisorTestCase):
+class ActivePassiveFailoverTest(framework.SharedHypervisorTestCase):
     """Host B is a standby for host A; both reach hypervisor ``hv1``."""
 
     hypervisors = {'hostA': 'hv1', 'hostB': 'hv1'}
@@ -163,7 +163,7 @@ class ActivePassiveFailoverTest(base.SharedHypervisorTestCase):
                          [n[0] for n in self.live_compute_nodes()])
 
 
-class KeepsWorkingTest(base.SharedHypervisorTestCase):
+class KeepsWorkingTest(framework.SharedHypervisorTestCase):
     """What a guard must not break."""
 
     hypervisors = {'hostA': 'hv1', 'hostB': 'hv10',
@@ -203,7 +203,7 @@ class KeepsWorkingTest(base.SharedHypervisorTestCase):
                          ['ComputeNode'][0].VERSION, '1.19')
 
 
-class IronicRebalanceTest(base.SharedHypervisorTestCase):
+class IronicRebalanceTest(framework.SharedHypervisorTestCase):
     """An ironic node moves between hosts by uuid: no create, no refusal.
 
     Modelled on nova's regressions/test_bug_1853009.py.

@@ -31,13 +31,13 @@ import oslo_messaging
 from sqlalchemy import exc as sqla_exc
 
 from nova_hostguard import lookup
-from tests.functional import base
+from tests.harness import framework
 
 REASON = ("nova-hostguard: hypervisor 'hv1' is managed by host 'hostA'; "
           "refused a second compute node record for it")
 
 
-class RefusalAfterStartupTest(base.SharedHypervisorTestCase):
+class RefusalAfterStartupTest(framework.SharedHypervisorTestCase):
     """hostA owns ``hv1``; hostB also manages its own ``hvB``."""
 
     hypervisors = {'hostA': 'hv1', 'hostB': 'hvB'}
@@ -134,7 +134,7 @@ class RefusalAfterStartupTest(base.SharedHypervisorTestCase):
                                      if n[1] == 'hv1'])
 
 
-class LookupFailedAtStartupTest(base.SharedHypervisorTestCase):
+class LookupFailedAtStartupTest(framework.SharedHypervisorTestCase):
     """hostB is a standby for hostA; its startup lookup times out."""
 
     hypervisors = {'hostA': 'hv1', 'hostB': 'hv1'}

@@ -33,15 +33,9 @@ import testtools
 from nova_hostguard import conf as hostguard_conf
 from nova_hostguard import driver
 from nova_hostguard import install
-from tests import fixtures as hostguard_fixtures
+from tests.harness import fixtures as hostguard_fixtures
 
-GUARD_LINES = """
-[DEFAULT]
-config_source = hostguard
-
-[hostguard]
-driver = hostguard
-"""
+GUARD_LINES = hostguard_fixtures.GUARD_LINES
 
 #: How the nova process below marks nova's own log records on stderr
 #: (nova 32 and 33 log their concurrency mode before logging is set up).

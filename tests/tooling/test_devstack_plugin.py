@@ -233,9 +233,10 @@ class DevstackPluginTest(testtools.TestCase):
             self.assertIn('write_user_unit_file %s user=stack' % unit, calls)
             with open(os.path.join(self.env['SYSTEMD_DIR'], unit)) as f:
                 text = f.read()
-            self.assertIn('ExecStart=%s/bin/python3 %s/tests/processes/'
-                          'compute_launcher.py --config-file %s/hostguard-%s'
-                          '.conf --config-file %s/hostguard-%s-host.conf'
+            self.assertIn('ExecStart=%s/bin/python3 %s/tests/harness/'
+                          'processes/compute_launcher.py --config-file '
+                          '%s/hostguard-%s.conf --config-file '
+                          '%s/hostguard-%s-host.conf'
                           % (self.env['DEVSTACK_VENV'], REPO, conf_dir,
                              machine, conf_dir, machine), text)
             self.assertIn('Environment=HOSTGUARD_TEST_HYPERVISOR=hostguard-'

@@ -17,7 +17,7 @@ import os
 import testtools
 import yaml
 
-from tests.reproduction import scenario
+from tests.harness.reproduction import scenario
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

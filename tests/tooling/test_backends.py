@@ -23,7 +23,7 @@ import fixtures
 import testscenarios
 import testtools
 
-from tests import backends
+from tests.harness import backends
 
 
 class Verdict(Exception):

@@ -16,10 +16,9 @@ Mixed into the test cases of each cloud (in-process, processes), which
 provide ``tell(guard, say)`` returning the story's checks.
 """
 
-import testtools.content
-import testtools.content_type
+import fixtures
 
-from tests.reproduction import scenario
+from tests.harness.reproduction import scenario
 
 
 class ExpectedOutcomes:
@@ -28,11 +27,10 @@ class ExpectedOutcomes:
         raise NotImplementedError()
 
     def story(self, guard):
-        lines = []
-        self.addDetail('story', testtools.content.Content(
-            testtools.content_type.UTF8_TEXT,
-            lambda: ['\n'.join(lines).encode()]))
-        return {c.name: c for c in self.tell(guard, lines.append)}
+        """The story's checks by name (the story told: detail ``story``)."""
+        story = self.useFixture(fixtures.StringStream('story')).stream
+        return {c.name: c for c in self.tell(
+            guard, lambda line: story.write(line + '\n'))}
 
     def test_guarded_the_standby_is_refused_and_nothing_is_lost(self):
         checks = self.story(guard=True)

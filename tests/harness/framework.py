@@ -28,10 +28,12 @@ from nova import objects
 from nova.tests.functional import integrated_helpers
 from nova.virt import fake
 
-from tests import fixtures as hostguard_fixtures
+from tests.harness import databases
+from tests.harness import fixtures as hostguard_fixtures
 
 
-class SharedHypervisorTestCase(integrated_helpers.ProviderUsageBaseTestCase):
+class SharedHypervisorTestCase(hostguard_fixtures.GuardSwitch,
+                               integrated_helpers.ProviderUsageBaseTestCase):
 
     compute_driver = 'fake.FakeDriverWithoutFakeNodes'
 
@@ -90,11 +92,6 @@ class SharedHypervisorTestCase(integrated_helpers.ProviderUsageBaseTestCase):
             self.useFixture(hostguard_fixtures.fixtures.MockPatchObject(
                 cls, name, func))
 
-    def enable_guard(self, mode=None):
-        from nova import conf
-        return self.useFixture(
-            hostguard_fixtures.HostGuardFixture(conf.CONF, mode=mode))
-
     # What the database holds, read directly, not through the guard.
 
     def live_compute_nodes(self):
@@ -105,8 +102,4 @@ class SharedHypervisorTestCase(integrated_helpers.ProviderUsageBaseTestCase):
 
     def table_rows(self, table):
         """Every row of a main database table, as sorted tuples."""
-        engine = main_db_api.get_engine()
-        from sqlalchemy import MetaData, Table, select
-        tbl = Table(table, MetaData(), autoload_with=engine)
-        with engine.connect() as conn:
-            return sorted(tuple(row) for row in conn.execute(select(tbl)))
+        return databases.table_rows(main_db_api.get_engine(), table)

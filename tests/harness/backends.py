@@ -58,7 +58,7 @@ SERVICES = {
 
 SETUP_HINT = ('tools/test-setup.sh prepares it (.ci/run runs it; the gate '
               'runs it before tox), or name another with the HOSTGUARD_* '
-              'variables of tests/backends.py')
+              'variables of tests/harness/backends.py')
 
 
 def answers(service):

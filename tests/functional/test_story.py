@@ -14,8 +14,8 @@
 
 import testtools
 
-from tests.reproduction import expected
-from tests.reproduction import inprocess
+from tests.harness.reproduction import expected
+from tests.harness.reproduction import inprocess
 
 
 class InProcessReproductionTest(expected.ExpectedOutcomes,

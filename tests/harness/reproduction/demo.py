@@ -15,7 +15,7 @@
 Runs real nova 34 in this process (its functional test framework: API,
 conductor, scheduler, placement and compute on SQLite) through the same
 story as the multi-process tests and the gate jobs
-(:mod:`tests.reproduction.scenario`). Usage: ``tox -e demo``.
+(:mod:`tests.harness.reproduction.scenario`). Usage: ``tox -e demo``.
 
 nova and eventlet talk a lot on stdout and stderr; their output goes to a
 log file, and the story to the terminal.
@@ -40,8 +40,8 @@ def main():
     with open(log_path, 'wb') as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-    from tests.reproduction import inprocess
-    from tests.reproduction import scenario
+    from tests.harness.reproduction import inprocess
+    from tests.harness.reproduction import scenario
 
     def say(text):
         indent = len(text) - len(text.lstrip())

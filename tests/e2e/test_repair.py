@@ -10,11 +10,11 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""audit, upgrade check and repair, run as commands on MariaDB and
-PostgreSQL with nova's real schema.
+"""repair, run as a command on MariaDB and PostgreSQL with nova's real
+schema, against a placement service running as a process of its own.
 
-"Nothing changed" means: every row of instances, compute_nodes, services
-and migrations is as it was before the command.
+"Nothing changed" means: every row of ``base.TABLES`` is as it was
+before the command.
 """
 
 import datetime
@@ -29,278 +29,15 @@ import requests
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
-from tests import backends
-from tests import databases
-from tests.processes import cloud
-from tests.unit.db import base
-
-SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
-TABLES = ('instances', 'compute_nodes', 'services', 'migrations')
-GUARD = ('[DEFAULT]\nconfig_source = hostguard\n'
-         '[hostguard]\ndriver = hostguard\n')
-
-
-class AuditTest(base.CommandTestCase):
-
-    scenarios = SERVER_BACKENDS
-
-    def audit(self, *args, conf=None):
-        return self.command('nova-hostguard-manage', 'audit', *args,
-                            conf=conf)
-
-    def healthy_cloud(self):
-        """hv2 on hostC with its instance and service: nothing to find."""
-        node = self.create('hostC', 'hv2')
-        self.add_service('hostC')
-        self.add_instance('hostC', 'hv2', node.id)
-        return node
-
-    def test_a_healthy_cloud_is_clean(self):
-        self.healthy_cloud()
-        result = self.audit()
-        self.assertEqual(0, result.returncode, result.stderr)
-        self.assertIn('Clean.', result.stdout)
-        result = self.audit('--format', 'json')
-        self.assertEqual(0, json.loads(result.stdout)['problems'])
-
-    def seed_problems(self):
-        """Every kind of problem, once, next to a healthy hypervisor."""
-        self.healthy_cloud()
-        a = self.create('hostA', 'hv1')
-        b = self.create('hostB', 'hv1')
-        self.add_service('hostA')
-        self.add_service('hostB')
-        on_a = self.add_instance('hostA', 'hv1', a.id)
-        on_b = self.add_instance('hostB', 'hv1', b.id)
-        # Exact host names: 'HOSTC' is another host than 'hostC'.
-        case = self.add_instance('HOSTC', 'hv2')
-        orphan = self.create('gone\x1b[2J', 'hv3')   # no service
-        return a, b, on_a, on_b, case, orphan
-
-    def test_finds_exactly_the_seeded_problems(self):
-        a, b, on_a, on_b, case, orphan = self.seed_problems()
-        before = self.tables(*TABLES)
-
-        result = self.audit('--format', 'json')
-
-        self.assertEqual(1, result.returncode, result.stderr)
-        found = json.loads(result.stdout)
-        cell = found['cells'][0]
-        self.assertEqual(
-            [{'cell': cell, 'hypervisor_hostname': 'hv1', 'compute_nodes': [
-                {'host': 'hostA', 'uuid': a.uuid},
-                {'host': 'hostB', 'uuid': b.uuid}]}],
-            found['split_hypervisors'])
-        self.assertEqual(sorted([
-            {'cell': cell, 'uuid': on_a, 'host': 'hostA', 'node': 'hv1',
-             'owners': ['hostA', 'hostB']},
-            {'cell': cell, 'uuid': on_b, 'host': 'hostB', 'node': 'hv1',
-             'owners': ['hostA', 'hostB']},
-            {'cell': cell, 'uuid': case, 'host': 'HOSTC', 'node': 'hv2',
-             'owners': ['hostC']}], key=lambda p: (p['node'], p['host'])),
-            sorted(found['partitioned_instances'],
-                   key=lambda p: (p['node'], p['host'])))
-        self.assertEqual(
-            [{'cell': cell, 'host': 'gone\x1b[2J', 'hypervisor_hostname':
-              'hv3', 'uuid': orphan.uuid}],
-            found['compute_nodes_without_service'])
-        self.assertEqual([], found['hypervisors_in_several_cells'])
-        self.assertEqual(5, found['problems'])
-        self.assertEqual(before, self.tables(*TABLES))
-
-    def test_the_table_is_for_people_and_safe_for_terminals(self):
-        self.seed_problems()
-        result = self.audit()
-        self.assertEqual(1, result.returncode)
-        self.assertNotIn('\x1b', result.stdout)
-        self.assertIn(r"host 'gone\x1b[2J', hypervisor 'hv3'", result.stdout)
-        self.assertIn('Hypervisors with more than one live compute node '
-                      'record: 1', result.stdout)
-        self.assertIn('Partitioned instances (on a hypervisor another host '
-                      'owns): 3', result.stdout)
-        self.assertIn('5 problem(s) found.', result.stdout)
-
-    def test_json_round_trips(self):
-        self.seed_problems()
-        text = self.audit('--format', 'json').stdout
-        self.assertEqual(text.strip(), json.dumps(json.loads(text), indent=2,
-                                                  sort_keys=True))
-
-    def test_across_cells(self):
-        cell0, api, _uuid0, _uuid1 = self.two_cells()
-        self.healthy_cloud()
-        with cell0.engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO compute_nodes (host, hypervisor_hostname, uuid, "
-                "vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, "
-                "local_gb_used, hypervisor_type, hypervisor_version, "
-                "cpu_info, deleted) VALUES ('hostZ', 'hv2', 'u-z', 1, 1, 1, "
-                "0, 0, 0, 'fake', 1, '{}', 0)"))
-        result = self.audit('--all-cells', '--format', 'json',
-                            conf='[api_database]\nconnection = %s\n'
-                            % api.url)
-        self.assertEqual(1, result.returncode, result.stderr)
-        found = json.loads(result.stdout)
-        self.assertEqual(['hv2'], [c['hypervisor_hostname'] for c in
-                                   found['hypervisors_in_several_cells']])
-        self.assertEqual(
-            ['hostC', 'hostZ'],
-            sorted(n['host'] for n in
-                   found['hypervisors_in_several_cells'][0]['compute_nodes']))
-        self.assertEqual([], found['split_hypervisors'])
-
-    def test_an_unreachable_database(self):
-        result = self.audit(conf='[database]\nconnection = mysql+pymysql://'
-                            'nova:secret@127.0.0.1:1/nova\n')
-        self.assertEqual(3, result.returncode)
-        self.assertIn('cannot read the database', result.stderr)
-        self.assertNotIn('secret', result.stderr)
-
-
-class UpgradeCheckTest(base.CommandTestCase):
-
-    scenarios = SERVER_BACKENDS
-
-    def check(self, conf_extra=''):
-        result = self.command(
-            'nova-hostguard-status', 'upgrade', 'check', '--json',
-            conf='[database]\nconnection = %s\n%s' % (
-                self.db.url, conf_extra))
-        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
-        return result.returncode, checks
-
-    def test_passes_when_all_is_in_place(self):
-        self.create('hostA', 'hv1')
-        migration.upgrade(self.db.engine)
-        code, checks = self.check(GUARD)
-        self.assertEqual(0, code, checks)
-        self.assertEqual({0}, {c['result'] for c in checks.values()})
-
-    def test_warns_without_the_constraint_or_the_guard(self):
-        code, checks = self.check()
-        self.assertEqual(1, code)
-        constraint = checks['Unique hypervisor constraint in every cell']
-        self.assertEqual(1, constraint['result'])
-        self.assertIn('nova-hostguard-manage db sync --all-cells',
-                      constraint['details'])
-        self.assertEqual(1, checks['Guard switched on']['result'])
-        self.assertEqual(
-            0, checks['No hypervisor with more than one live owner']
-            ['result'])
-
-    def test_warns_in_warn_mode(self):
-        migration.upgrade(self.db.engine)
-        code, checks = self.check(GUARD + 'mode = warn\n')
-        self.assertEqual(1, code)
-        self.assertIn('mode = warn', checks['Guard switched on']['details'])
-
-    def test_fails_with_a_split_hypervisor(self):
-        self.create('hostA', 'hv1')
-        self.create('hostB', 'hv1')
-        code, checks = self.check(GUARD)
-        self.assertEqual(2, code)
-        split = checks['No hypervisor with more than one live owner']
-        self.assertEqual(2, split['result'])
-        self.assertIn("'hv1'", split['details'])
-
-    def test_a_dropped_index_is_not_taken_for_the_constraint(self):
-        migration.upgrade(self.db.engine)
-        with self.db.engine.begin() as conn:
-            if self.backend == 'mysql':
-                conn.execute(sa.text('ALTER TABLE compute_nodes DROP INDEX '
-                                     '%s' % migration.INDEX))
-            else:
-                conn.execute(sa.text('DROP INDEX %s' % migration.INDEX))
-        code, checks = self.check(GUARD)
-        self.assertEqual(1, code)
-
-    def test_an_index_not_recorded_is_not_taken_for_the_constraint(self):
-        # "Recorded and really there": the version table is read too.
-        migration.upgrade(self.db.engine)
-        with self.db.engine.begin() as conn:
-            conn.execute(sa.text('DELETE FROM %s' % migration.VERSION_TABLE))
-        code, checks = self.check(GUARD)
-        self.assertEqual(1, code)
-        self.assertIn('not applied (head is %s)' % migration.head_revision(),
-                      checks['Unique hypervisor constraint in every cell']
-                      ['details'])
-
-    def test_warns_when_no_cell_is_mapped(self):
-        # It checked nothing: that is no success.
-        api = self.useFixture(databases.NovaApiDatabase(self.backend))
-        result = self.command(
-            'nova-hostguard-status', 'upgrade', 'check', '--json',
-            conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
-        self.assertEqual(1, result.returncode, result.stdout)
-        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
-        for name in ('Unique hypervisor constraint in every cell',
-                     'No hypervisor with more than one live owner'):
-            self.assertEqual(1, checks[name]['result'])
-            self.assertIn('No cell is mapped in the API database',
-                          checks[name]['details'])
-
-    def test_every_cell_of_the_api_database(self):
-        cell0, api, _uuid0, _uuid1 = self.two_cells()
-        migration.upgrade(self.db.engine)
-        result = self.command(
-            'nova-hostguard-status', 'upgrade', 'check', '--json',
-            conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
-        self.assertEqual(1, result.returncode, result.stdout)
-        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
-        self.assertIn('The unique constraint is missing in cell0 (',
-                      checks['Unique hypervisor constraint in every cell']
-                      ['details'])
-        self.assertNotIn('cell1', checks[
-            'Unique hypervisor constraint in every cell']['details'])
-        migration.upgrade(cell0.engine)
-        result = self.command(
-            'nova-hostguard-status', 'upgrade', 'check',
-            conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
-        self.assertEqual(0, result.returncode, result.stdout)
-        self.assertEqual(3, result.stdout.count('Result: Success'))
-
-    def test_fails_when_no_database_is_configured(self):
-        result = self.command('nova-hostguard-status', 'upgrade', 'check',
-                              '--json', conf=GUARD)
-        self.assertEqual(2, result.returncode)
-        self.assertIn('[database] connection is not set',
-                      result.stdout)
-
-    def test_fails_when_a_cell_cannot_be_read(self):
-        result = self.command(
-            'nova-hostguard-status', 'upgrade', 'check', '--json',
-            conf='[database]\nconnection = postgresql+psycopg2://x:y@'
-                 '127.0.0.1:1/nova\n' + GUARD)
-        self.assertEqual(2, result.returncode)
-
-
-class InvalidIndexUpgradeCheckTest(base.CommandTestCase):
-    """PostgreSQL: an INVALID index is not the constraint."""
-
-    scenarios = [('postgresql', {'backend': 'postgresql'})]
-    check = UpgradeCheckTest.check
-
-    def test_an_interrupted_build_is_not_taken_for_the_constraint(self):
-        migration.upgrade(self.db.engine)
-        with self.db.engine.begin() as conn:
-            conn.execute(sa.text('DROP INDEX %s' % migration.INDEX))
-        # Recorded, and an index by the right name, unique, on the right
-        # columns: but its build never finished.
-        self.interrupted_build(migration.INDEX)
-        code, checks = self.check(GUARD)
-        self.assertEqual(1, code, checks)
-        details = checks['Unique hypervisor constraint in every cell'][
-            'details']
-        self.assertIn('%s (head), but the constraint is not really there: '
-                      'its index %s is INVALID' % (
-                          migration.head_revision(), migration.INDEX),
-                      details)
+from tests.db import base
+from tests.harness import backends
+from tests.harness.processes import cloud
 
 
 class RepairTest(base.CommandTestCase):
     """hv1 is split: hostA (the owner, running) and hostB (stale, down)."""
 
-    scenarios = SERVER_BACKENDS
+    scenarios = base.SERVER_BACKENDS
 
     def setUp(self):
         super().setUp()
@@ -355,10 +92,10 @@ class RepairTest(base.CommandTestCase):
         self.assertEqual(1, result.returncode, result.stdout)
         self.assertIn('refusing to repair; nothing was changed', result.stderr)
         self.assertIn(reason, result.stderr)
-        self.assertEqual(before, self.tables(*TABLES))
+        self.assertEqual(before, self.tables(*base.TABLES))
 
     def test_the_dry_run_changes_nothing(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.repair()
         self.assertEqual(0, result.returncode, result.stderr)
         for instance in self.on_b:
@@ -370,18 +107,18 @@ class RepairTest(base.CommandTestCase):
                       % self.stale.uuid, result.stdout)
         self.assertNotIn(self.on_a, result.stdout)
         self.assertIn('Dry run: nothing was changed.', result.stdout)
-        self.assertEqual(before, self.tables(*TABLES))
+        self.assertEqual(before, self.tables(*base.TABLES))
 
     def test_apply_leaves_one_owner_and_changes_nothing_else(self):
         for instance in self.on_b:
             self.allocate(instance, self.stale.uuid)
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
 
         result = self.repair('--apply')
 
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertIn('Applied, in one transaction.', result.stdout)
-        after = self.tables(*TABLES)
+        after = self.tables(*base.TABLES)
         self.assertEqual(before['services'], after['services'])
         self.assertEqual(before['migrations'], after['migrations'])
         with self.db.engine.connect() as conn:
@@ -430,7 +167,7 @@ class RepairTest(base.CommandTestCase):
             position = [c['name'] for c in index].index('updated_at')
             return sorted((r[:position] + r[position + 1:] for r in rows),
                           key=repr)
-        undone = self.tables(*TABLES)
+        undone = self.tables(*base.TABLES)
         for table in ('instances', 'compute_nodes'):
             self.assertEqual(without_updated_at(before[table], table),
                              without_updated_at(undone[table], table))
@@ -438,13 +175,13 @@ class RepairTest(base.CommandTestCase):
     def test_refuses_a_busy_instance(self):
         self.add_instance('hostB', 'hv1', self.stale.id,
                           task_state='rebuilding')
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'),
                             'is busy (task_state rebuilding)', before)
 
     def test_refuses_an_evacuation_in_progress(self):
         self.add_migration(self.on_b[0], 'hostB', 'hostA', 'accepted')
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'), 'evacuation', before)
         self.assertIn('is accepted', self.repair().stderr)
 
@@ -454,7 +191,7 @@ class RepairTest(base.CommandTestCase):
                 "UPDATE services SET updated_at = :t, last_seen_up = :t "
                 "WHERE host = 'hostA'"),
                 {'t': datetime.datetime(2020, 1, 1)})
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'),
                             "nova-compute service of the owner 'hostA' is "
                             "down", before)
@@ -463,11 +200,11 @@ class RepairTest(base.CommandTestCase):
         with self.db.engine.begin() as conn:
             conn.execute(sa.text("UPDATE services SET forced_down = :t "
                                  "WHERE host = 'hostA'"), {'t': True})
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(self.repair('--apply'), 'is forced down', before)
 
     def test_refuses_an_owner_that_does_not_own_it(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.command('nova-hostguard-manage', 'repair',
                               '--hypervisor', 'hv1', '--owner', 'hostC',
                               '--apply', conf=self.conf())
@@ -476,14 +213,14 @@ class RepairTest(base.CommandTestCase):
 
     def test_refuses_allocations_it_cannot_account_for(self):
         self.allocate(self.bystander, self.stale.uuid)
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(
             self.repair('--apply'),
             'has allocations of consumer %s, which this repair does not '
             'move' % self.bystander, before)
 
     def test_refuses_when_placement_cannot_be_asked(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         self.assert_refused(
             self.repair('--apply', placement='http://127.0.0.1:9'),
             'cannot read the allocations of resource provider %s'
@@ -499,7 +236,7 @@ class RepairTest(base.CommandTestCase):
     def test_refuses_while_a_retired_host_is_up(self):
         # Its next periodic run would revive the retired record.
         self.set_service('hostB', last_seen_up=datetime.datetime.utcnow())
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.repair('--apply')
         self.assert_refused(result, "the nova-compute service of host "
                             "'hostB' is up", before)
@@ -580,7 +317,7 @@ class RepairTest(base.CommandTestCase):
         accepted.append(update())
 
     def test_an_action_accepted_while_the_repair_holds_the_instance(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         accepted = []
         with self.db.engine.connect() as conn:
             with conn.begin():
@@ -607,7 +344,7 @@ class RepairTest(base.CommandTestCase):
                       result.stderr)
         self.assertIn('another database session waits to change an '
                       'instance', result.stderr)
-        after = self.tables(*TABLES)
+        after = self.tables(*base.TABLES)
         for table in ('compute_nodes', 'services', 'migrations'):
             self.assertEqual(before[table], after[table])
         with self.db.engine.connect() as conn:
@@ -648,7 +385,7 @@ class RepairTest(base.CommandTestCase):
                 hide_password=False)
 
     def test_a_database_user_with_only_nova_s_privileges(self):
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.command(
             'nova-hostguard-manage', 'repair', '--hypervisor', 'hv1',
             '--owner', 'hostA', '--apply',
@@ -660,7 +397,7 @@ class RepairTest(base.CommandTestCase):
             self.assertIn('the repair failed and was rolled back',
                           result.stderr)
             self.assertIn('PROCESS privilege', result.stderr)
-            self.assertEqual(before, self.tables(*TABLES))
+            self.assertEqual(before, self.tables(*base.TABLES))
         else:
             self.assertEqual(0, result.returncode, result.stderr)
             self.assertIn('Applied, in one transaction.', result.stdout)
@@ -670,7 +407,7 @@ class RepairTest(base.CommandTestCase):
         owner = self.create('hostA', 'hv9')
         stale = self.create(odd, 'hv9')
         moved = self.add_instance(odd, 'hv9', stale.id)
-        before = self.tables(*TABLES)
+        before = self.tables(*base.TABLES)
         result = self.command('nova-hostguard-manage', 'repair',
                               '--hypervisor', 'hv9', '--owner', 'hostA',
                               '--apply', conf=self.conf())

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The story on a cloud of real processes (:mod:`tests.processes.cloud`).
+"""The story on a cloud of real processes (``harness/processes/cloud.py``).
 
 keystone, placement, nova-api, nova-scheduler and nova-conductor run as
 they would on a controller; the two machines are two nova-compute
@@ -25,12 +25,12 @@ import os
 import openstack
 import sqlalchemy
 
-from tests.processes import cloud as processes_cloud
-from tests.processes import fake_image_network
-from tests.processes import shared_hypervisor
-from tests.reproduction import client as sdk_client
-from tests.reproduction import records
-from tests.reproduction import scenario
+from tests.harness.processes import cloud as processes_cloud
+from tests.harness.processes import fake_image_network
+from tests.harness.processes import shared_hypervisor
+from tests.harness.reproduction import client as sdk_client
+from tests.harness.reproduction import records
+from tests.harness.reproduction import scenario
 
 START_TIMEOUT = 180
 

@@ -17,8 +17,8 @@ import threading
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
-from tests import databases
-from tests.unit.db import base
+from tests.db import base
+from tests.harness import databases
 
 INDEX = 'uniq_compute_nodes0hypervisor_hostname0deleted'
 

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from nova_hostguard.db import migration
 from nova_hostguard import lookup
-from tests.unit.db import base
+from tests.db import base
 
 
 def over_rpc(error):

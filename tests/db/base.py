@@ -26,12 +26,21 @@ import testscenarios
 import testtools
 import testtools.content
 
-from tests import backends
-from tests import databases
-from tests import fixtures as hostguard_fixtures
+from tests.harness import backends
+from tests.harness import databases
+from tests.harness import fixtures as hostguard_fixtures
 
 
-class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
+#: The database servers' scenarios: for the tests of what SQLite lacks.
+SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
+
+#: The tables a command must leave as they were when it says it changed
+#: nothing.
+TABLES = ('instances', 'compute_nodes', 'services', 'migrations')
+
+
+class BackendTestCase(hostguard_fixtures.GuardSwitch,
+                      testscenarios.WithScenarios, testtools.TestCase):
     """One run per backend; nova's cell schema in a fresh database."""
 
     scenarios = databases.SCENARIOS
@@ -57,21 +66,12 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
         return (cell0, api, api.map_cell('cell0', cell0.url),
                 api.map_cell('cell1', self.db.url))
 
-    def enable_guard(self, mode=None):
-        from nova import conf
-        return self.useFixture(
-            hostguard_fixtures.HostGuardFixture(conf.CONF, mode=mode))
-
     def new_compute_node(self, host, hypervisor_hostname, **fields):
         """An unsaved ComputeNode as nova's resource tracker builds one."""
         from nova import objects
-        values = dict(
-            host=host, hypervisor_hostname=hypervisor_hostname,
-            vcpus=8, memory_mb=16384, local_gb=100, vcpus_used=0,
-            memory_mb_used=0, local_gb_used=0, hypervisor_type='fake',
-            hypervisor_version=1, cpu_info='{}')
-        values.update(fields)
-        return objects.ComputeNode(context=self.ctxt, **values)
+        return objects.ComputeNode(
+            context=self.ctxt, **databases.compute_node_values(
+                host, hypervisor_hostname, **fields))
 
     def create(self, host, hypervisor_hostname, **fields):
         node = self.new_compute_node(host, hypervisor_hostname, **fields)
@@ -82,9 +82,7 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
     # schema holds them.
 
     def insert(self, table, **values):
-        with self.db.engine.begin() as conn:
-            conn.execute(sa.table(table, *map(sa.column, values)).insert()
-                         .values(**values))
+        databases.insert(self.db.engine, table, [values])
 
     def add_service(self, host, heartbeat_age=0, forced_down=False):
         """A nova-compute service, its last heartbeat as nova records it.
@@ -94,19 +92,16 @@ class BackendTestCase(testscenarios.WithScenarios, testtools.TestCase):
         """
         heartbeat = datetime.datetime.utcnow() - datetime.timedelta(
             seconds=heartbeat_age)
-        self.insert('services', host=host, binary='nova-compute',
-                    topic='compute', report_count=1, disabled=False,
-                    forced_down=forced_down, deleted=0, version=70,
-                    uuid=str(uuid.uuid4()), created_at=heartbeat,
-                    updated_at=heartbeat, last_seen_up=heartbeat)
+        self.insert('services', **databases.service_values(
+            host, forced_down=forced_down, created_at=heartbeat,
+            updated_at=heartbeat, last_seen_up=heartbeat))
 
     def add_instance(self, host, node, compute_id=None, task_state=None,
                      instance_uuid=None):
         instance_uuid = instance_uuid or str(uuid.uuid4())
-        self.insert('instances', uuid=instance_uuid, host=host, node=node,
-                    compute_id=compute_id, task_state=task_state,
-                    vm_state='active', deleted=0, project_id='p',
-                    user_id='u', created_at=datetime.datetime.utcnow())
+        self.insert('instances', **databases.instance_values(
+            host, node, uuid=instance_uuid, compute_id=compute_id,
+            task_state=task_state, created_at=datetime.datetime.utcnow()))
         return instance_uuid
 
     def add_migration(self, instance_uuid, source, dest, status,

@@ -28,8 +28,8 @@ import sqlalchemy as sa
 import testtools.content
 
 from nova_hostguard.db import migration
-from tests import databases
-from tests.unit.db import base
+from tests.db import base
+from tests.harness import databases
 
 MANAGE = os.path.join(os.path.dirname(sys.executable),
                       'nova-hostguard-manage')
@@ -426,9 +426,6 @@ class TerminalSafetyTest(ManageTestCase):
             self.assertIn(shown, output, command)
 
 
-SERVER_BACKENDS = [s for s in databases.SCENARIOS if s[0] != 'sqlite']
-
-
 class LocksTest(ManageTestCase):
     """db sync next to open transactions and to another db sync.
 
@@ -437,26 +434,28 @@ class LocksTest(ManageTestCase):
     commit would leave it.
     """
 
-    scenarios = SERVER_BACKENDS
+    scenarios = base.SERVER_BACKENDS
 
     def start(self, *args):
-        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
-                            'nova.conf')
-        with open(path, 'w') as f:
-            f.write('[database]\nconnection = %s\n' % self.db.url)
-        process = subprocess.Popen(
-            [MANAGE, '--config-file', path] + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(process.kill)
-        return process
+        return self.start_command('nova-hostguard-manage', *args)
+
+    def manage_behind_an_open_writer(self, *args):
+        """The command run while a transaction holds compute_nodes.
+
+        :returns: ``(snapshot before, the command's result)``; the
+            transaction is rolled back once the command has exited.
+        """
+        before = self.snapshot(self.db)
+        writer = self.open_writer()
+        result = self.manage(*args)
+        writer.rollback()
+        return before, result
 
     def test_sync_behind_an_open_transaction_gives_up_changing_nothing(self):
         self.create('hostA', 'hv1')
-        before = self.snapshot(self.db)
-        writer = self.open_writer()
 
-        result = self.manage('db', 'sync', '--lock-timeout', '1')
-        writer.rollback()
+        before, result = self.manage_behind_an_open_writer(
+            'db', 'sync', '--lock-timeout', '1')
 
         self.assertEqual(3, result.returncode, result.stderr)
         self.assertIn('could not apply the constraint: waited 1 s for a lock '
@@ -477,11 +476,9 @@ class LocksTest(ManageTestCase):
     def test_remove_behind_an_open_transaction_changes_nothing(self):
         self.create('hostA', 'hv1')
         migration.upgrade(self.db.engine)
-        before = self.snapshot(self.db)
-        writer = self.open_writer()
 
-        result = self.manage('db', 'remove', '--lock-timeout', '1')
-        writer.rollback()
+        before, result = self.manage_behind_an_open_writer(
+            'db', 'remove', '--lock-timeout', '1')
 
         self.assertEqual(3, result.returncode, result.stderr)
         self.assertIn('could not remove the constraint: waited 1 s for a '

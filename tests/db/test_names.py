@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from nova_hostguard.db import migration
 from nova_hostguard import lookup
-from tests.unit.db import base
+from tests.db import base
 
 UNICODE = 'hÿpervisor-ü-日本'
 LONG = 'h' * 255

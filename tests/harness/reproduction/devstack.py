@@ -32,11 +32,11 @@ import subprocess
 import openstack
 import sqlalchemy
 
-from tests.processes import service_log
-from tests.processes import shared_hypervisor
-from tests.reproduction import client as sdk_client
-from tests.reproduction import records
-from tests.reproduction import scenario
+from tests.harness.processes import service_log
+from tests.harness.processes import shared_hypervisor
+from tests.harness.reproduction import client as sdk_client
+from tests.harness.reproduction import records
+from tests.harness.reproduction import scenario
 
 START_TIMEOUT = 300
 

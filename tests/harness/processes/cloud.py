@@ -42,21 +42,14 @@ import fixtures
 import pymysql
 import requests
 import sqlalchemy
-import testtools.content
 
-from tests import backends
-from tests.processes import service_log
+from tests.harness import backends
+from tests.harness import fixtures as hostguard_fixtures
+from tests.harness.processes import service_log
 
 HERE = os.path.dirname(__file__)
 LAUNCHER = os.path.join(HERE, 'compute_launcher.py')
 WSGI_SERVER = os.path.join(HERE, 'wsgi_server.py')
-GUARD_LINES = """
-[DEFAULT]
-config_source = hostguard
-
-[hostguard]
-driver = hostguard
-"""
 ADMIN_PASSWORD = 'hostguard-admin'
 SERVICE_PASSWORD = 'hostguard-service'
 
@@ -332,7 +325,7 @@ class NovaProcesses(Processes):
                     % values)
             f.write(extra)
             if guard:
-                f.write(GUARD_LINES)
+                f.write(hostguard_fixtures.GUARD_LINES)
         return path
 
     # Services.
@@ -488,10 +481,8 @@ class Identity:
 
 def keep_logs_on_failure(test, cloud, keep_dir):
     """Copy the work directory to ``keep_dir`` and attach logs if failed."""
-    def attach():
-        test.addDetail('nova-logs', testtools.content.text_content(
-            cloud.logs()))
-    test.addOnException(lambda exc_info: attach())
+    logs = test.useFixture(fixtures.StringStream('nova-logs')).stream
+    test.addOnException(lambda exc_info: logs.write(cloud.logs()))
     if keep_dir:
         test.addOnException(lambda exc_info: shutil.copytree(
             cloud.workdir, os.path.join(keep_dir, test.id()),

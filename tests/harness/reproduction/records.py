@@ -14,7 +14,7 @@
 
 import sqlalchemy
 
-from tests.reproduction import scenario
+from tests.harness.reproduction import scenario
 
 
 def compute_node_records(engine):

@@ -14,7 +14,7 @@
 
 keystone, placement, nova-api, nova-scheduler, nova-conductor and two
 nova-compute machines sharing one hypervisor, over RabbitMQ and MariaDB
-(:mod:`tests.reproduction.processes`). Set ``HOSTGUARD_KEEP_LOGS`` to a
+(:mod:`tests.harness.reproduction.processes`). Set ``HOSTGUARD_KEEP_LOGS`` to a
 directory to keep the processes' logs of a failed run.
 """
 
@@ -23,11 +23,11 @@ import os
 import fixtures
 import testtools
 
-from tests import backends
-from tests.processes import cloud
-from tests.reproduction import expected
-from tests.reproduction import processes
-from tests.reproduction import scenario
+from tests.harness import backends
+from tests.harness.processes import cloud
+from tests.harness.reproduction import expected
+from tests.harness.reproduction import processes
+from tests.harness.reproduction import scenario
 
 
 class MultiProcessReproductionTest(expected.ExpectedOutcomes,

@@ -27,10 +27,10 @@ from nova.db.main import api as main_db_api
 from nova import exception
 import sqlalchemy
 
-from tests import fixtures as hostguard_fixtures
-from tests.functional import base
-from tests.reproduction import records
-from tests.reproduction import scenario
+from tests.harness import fixtures as hostguard_fixtures
+from tests.harness import framework
+from tests.harness.reproduction import records
+from tests.harness.reproduction import scenario
 
 
 class FrameworkApi:
@@ -52,7 +52,7 @@ class FrameworkApi:
         return [p['name'] for p in self.test._get_all_providers()]
 
 
-class InProcessCloud(base.SharedHypervisorTestCase, scenario.Cloud):
+class InProcessCloud(framework.SharedHypervisorTestCase, scenario.Cloud):
 
     hypervisor = 'hv1'
     host_a = 'hostA'
@@ -119,12 +119,7 @@ class InProcessCloud(base.SharedHypervisorTestCase, scenario.Cloud):
 
 def run(guard, say):
     """Run the story once; returns (checks, errors)."""
-    import unittest
-
     checks = []
     case = InProcessCloud()
     case.guard, case.say, case.checks = guard, say, checks
-    result = unittest.TestResult()
-    case.run(result)
-    errors = [trace for _test, trace in result.errors + result.failures]
-    return checks, errors
+    return checks, hostguard_fixtures.run_case(case)

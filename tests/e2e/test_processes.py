@@ -24,8 +24,8 @@ import os
 import fixtures
 import testtools
 
-from tests import backends
-from tests.processes import cloud
+from tests.harness import backends
+from tests.harness.processes import cloud
 
 REFUSAL = "hypervisor 'hv1' is already managed by host 'hostA'"
 STARTUP_TIMEOUT = 180

@@ -20,10 +20,10 @@ import fixtures
 import sqlalchemy as sa
 import testtools
 
-from tests.processes import service_log
-from tests.processes import shared_hypervisor
-from tests.reproduction import devstack
-from tests.reproduction import scenario
+from tests.harness.processes import service_log
+from tests.harness.processes import shared_hypervisor
+from tests.harness.reproduction import devstack
+from tests.harness.reproduction import scenario
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -198,7 +198,7 @@ class DevstackVenvImportTest(testtools.TestCase):
 
     devstack installs nova and its requirements, openstacksdk and PyMySQL,
     not this project's test requirements. The story (devstack/reproduce.sh
-    runs tests.reproduction.run there) and the units' launcher must not
+    runs tests.harness.reproduction.run there) and the units' launcher must not
     import them: here they are made unimportable in a fresh interpreter.
     ``fixtures`` stays importable: nova's own fake driver imports it
     (devstack has it through os-testr, which stack.sh installs).
@@ -214,12 +214,12 @@ class TestOnly(importlib.abc.MetaPathFinder):
         if name.split('.')[0] in %r:
             raise ImportError('devstack does not install ' + name)
 sys.meta_path.insert(0, TestOnly())
-import tests.reproduction.devstack
-import tests.reproduction.run
+import tests.harness.reproduction.devstack
+import tests.harness.reproduction.run
 sys.argv = ['compute_launcher.py']
-runpy.run_path('tests/processes/compute_launcher.py', run_name='check')
+runpy.run_path('tests/harness/processes/compute_launcher.py', run_name='check')
 try:
-    tests.reproduction.run.main(['--help'])
+    tests.harness.reproduction.run.main(['--help'])
 except SystemExit as e:
     sys.exit(e.code)
 '''

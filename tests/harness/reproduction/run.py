@@ -14,8 +14,8 @@
 
 Usage::
 
-    python -m tests.reproduction.run --cloud devstack --expect refusal
-    python -m tests.reproduction.run --cloud processes --guard on \\
+    python -m tests.harness.reproduction.run --cloud devstack --expect refusal
+    python -m tests.harness.reproduction.run --cloud processes --guard on \\
         --expect refusal
 
 ``--cloud devstack`` works on a devstack with the plugin's reproduction
@@ -30,12 +30,12 @@ import json
 import sys
 import tempfile
 
-from tests.reproduction import scenario
+from tests.harness.reproduction import scenario
 
 
 def _processes_story(guard, say):
-    from tests.processes import cloud
-    from tests.reproduction import processes
+    from tests.harness.processes import cloud
+    from tests.harness.reproduction import processes
 
     with tempfile.TemporaryDirectory() as workdir:
         harness = cloud.NovaProcesses(workdir, api=True)
@@ -48,7 +48,7 @@ def _processes_story(guard, say):
 
 
 def _devstack_story(args, say):
-    from tests.reproduction import devstack
+    from tests.harness.reproduction import devstack
 
     the_cloud = devstack.DevstackCloud(
         conf_dir=args.conf_dir, data_dir=args.data_dir,

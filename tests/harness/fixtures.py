@@ -10,16 +10,27 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Fixtures shared by the test suites."""
+"""Fixtures shared by the test suites, tools/bench.py and the demo."""
 
 import os
 import sysconfig
+import unittest
 import uuid
 
 import fixtures
 import stevedore
 
 from nova_hostguard import conf as hostguard_conf
+
+#: The two lines of nova.conf that switch the guard on, with their sections;
+#: a ``mode = ...`` line appended goes to ``[hostguard]``.
+GUARD_LINES = """
+[DEFAULT]
+config_source = hostguard
+
+[hostguard]
+driver = hostguard
+"""
 
 #: Namespace for the per-host node identities of the shared test hypervisor.
 NODE_ID_NAMESPACE = uuid.UUID('0f6d3c1e-6bde-4a3f-9d64-6f2c1b1f9a11')
@@ -77,3 +88,30 @@ class HostGuardFixture(fixtures.Fixture):
             self.conf.set_override('mode', self.mode, hostguard_conf.GROUP)
             self.addCleanup(self.conf.clear_override, 'mode',
                             hostguard_conf.GROUP)
+
+
+class GuardSwitch:
+    """For a test case: ``enable_guard`` switches the guard on for one test.
+
+    Mixed into the database tests' and the functional tests' base classes.
+    """
+
+    def enable_guard(self, mode=None):
+        from nova import conf
+
+        return self.useFixture(HostGuardFixture(conf.CONF, mode=mode))
+
+
+def run_case(case):
+    """Run one test case of nova's framework outside a test runner.
+
+    For programs that use nova's in-process functional framework (the
+    demo, tools/bench.py): the framework is built in the case's
+    ``setUp`` and taken down by its cleanups, which only running the case
+    does.
+
+    :returns: the tracebacks of its errors and failures (empty if none).
+    """
+    result = unittest.TestResult()
+    case.run(result)
+    return [trace for _case, trace in result.errors + result.failures]
