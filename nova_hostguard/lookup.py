@@ -21,8 +21,10 @@ Two ways, chosen by where the guard runs:
   at all: :mod:`nova_hostguard.constraint`.)
 * in nova-compute, whose objects go over RPC to a conductor that may not
   have the guard: nova's own remotable ``ComputeNode.get_by_nodename``,
-  one indexed equality query in conductor (``hypervisor_hostname =
-  :name AND deleted = 0``, ordered by id). nova returns the first row only
+  one equality query in conductor (``hypervisor_hostname = :name AND
+  deleted = 0``, ordered by id), which the constraint's index serves
+  (without it, nova's schema has no index leading with the column and
+  the query scans, as the ``LIKE`` does). nova returns the first row only
   and raises ``ComputeHostNotFound`` for none; its answer is used as it
   is where it is conclusive:
 
