@@ -23,6 +23,14 @@ nova stops nova-compute on that exception only at startup; in ``enforce``
 mode the guard also disables the refused host's nova-compute service,
 naming the owner, so that a refusal nova only logs (a periodic run) still
 keeps servers away from the host.
+
+Where the database decides, the guard does not look first: in ``enforce``
+mode, in a process with database access, in a cell whose database has the
+unique constraint of ``nova-hostguard-manage db sync``
+(:mod:`nova_hostguard.constraint`), the insert itself refuses a second
+owner, and :func:`explain_duplicate` turns its error into the refusal.
+``warn`` mode, nova-compute (over RPC) and cells without the constraint
+look the owners up before the insert.
 """
 
 import functools
@@ -33,6 +41,7 @@ from nova import servicegroup
 from oslo_log import log as logging
 
 from nova_hostguard import conf as hostguard_conf
+from nova_hostguard import constraint
 from nova_hostguard import display
 from nova_hostguard import lookup
 from nova_hostguard import ownership
@@ -59,42 +68,57 @@ def check_new_owner(compute_node):
     """Refuse (or warn about) a second owner of the node's hypervisor.
 
     Called before nova creates the record (or revives a deleted one).
+    In ``enforce`` mode, where the database decides (see
+    :func:`nova_hostguard.constraint.decides`), it looks nothing up and
+    leaves the refusal to the insert.
 
+    :returns: True if it looked the owners up, False if it left the check
+        to the database's unique constraint (pass it on to
+        :func:`explain_duplicate`).
     :raises: nova.exception.InvalidConfiguration in ``enforce`` mode when
         a live compute node of another host has the same
         hypervisor_hostname.
     """
+    if (mode() == hostguard_conf.MODE_ENFORCE and _named(compute_node) and
+            constraint.decides(compute_node._context)):
+        return False
     owners = _other_owners(compute_node)
     if not owners:
-        return
+        return True
     message = _refusal_message(compute_node, owners)
     if mode() == hostguard_conf.MODE_WARN:
         LOG.warning('%s ([hostguard] mode = warn: creating it anyway.)',
                     message)
-        return
+        return True
     LOG.error(message)
     _refuse(compute_node, owners, message)
 
 
-def explain_duplicate(compute_node):
+def explain_duplicate(compute_node, looked=True):
     """Turn the database's refusal of a second owner into ours.
 
     Called when nova's create failed with ``DuplicateRecord`` (or its save
-    with ``DBDuplicateEntry``): another creator won a race past
-    :func:`check_new_owner`, and the unique constraint of
-    ``nova-hostguard-manage db sync`` refused this one. The database has
-    decided, whatever the mode. Returns quietly when no other host owns
-    the hypervisor (the duplicate was nova's own business: its uuid or
-    ``(host, hypervisor_hostname)`` constraints).
+    with ``DBDuplicateEntry``) and the unique constraint of
+    ``nova-hostguard-manage db sync`` refused this record: either another
+    creator won a race past :func:`check_new_owner` (``looked``), or
+    :func:`check_new_owner` left the check to the database (``looked``
+    false). The database has decided, whatever the mode. Returns quietly
+    when no other host owns the hypervisor (the duplicate was nova's own
+    business: its uuid or ``(host, hypervisor_hostname)`` constraints).
 
-    :raises: nova.exception.InvalidConfiguration naming the winner.
+    :param looked: what :func:`check_new_owner` returned.
+    :raises: nova.exception.InvalidConfiguration naming the owner.
     """
     owners = _other_owners(compute_node)
     if not owners:
         return
     message = _refusal_message(compute_node, owners)
-    LOG.error('%s (refused by the database: another compute node record '
-              'for it was created at the same time)', message)
+    if looked:
+        LOG.error('%s (refused by the database: another compute node '
+                  'record for it was created at the same time)', message)
+    else:
+        LOG.error('%s (refused by the database: its unique constraint '
+                  'holds one live record per hypervisor)', message)
     _refuse(compute_node, owners, message)
 
 
@@ -147,17 +171,26 @@ def _other_owners(compute_node):
 
     :returns: a list of ``(Owner, service state)``, empty if none.
     """
-    if not (compute_node.obj_attr_is_set('hypervisor_hostname') and
-            compute_node.obj_attr_is_set('host')):
+    if not _named(compute_node):
         return []
     name = compute_node.hypervisor_hostname
-    if name is None:
-        return []
     context = compute_node._context
-    owners = ownership.other_owners(
-        lookup.nodes_named(context, name), name, compute_node.host)
+    nodes = lookup.nodes_named(context, name)
+    owners = ownership.other_owners(nodes, name, compute_node.host)
+    if not owners and not getattr(nodes, 'complete', True):
+        # nova's exact lookup gave this host's own record first: another
+        # host's may follow it.
+        owners = ownership.other_owners(
+            lookup.nodes_like(context, name), name, compute_node.host)
     return [(owner, _service_state(context, owner.host))
             for owner in owners]
+
+
+def _named(compute_node):
+    """Whether the record names a hypervisor (and a host) to check."""
+    return (compute_node.obj_attr_is_set('hypervisor_hostname') and
+            compute_node.obj_attr_is_set('host') and
+            compute_node.hypervisor_hostname is not None)
 
 
 def _refusal_message(compute_node, owners):

@@ -16,24 +16,83 @@ Two ways, chosen by where the guard runs:
 
 * with database access (nova-conductor, or any process without an
   indirection API): one query on ``compute_nodes`` by equality, which the
-  unique index of ``nova-hostguard-manage db sync`` serves;
+  unique index of ``nova-hostguard-manage db sync`` serves. (In
+  ``enforce`` mode, where that index is in place, the guard does not look
+  at all: :mod:`nova_hostguard.constraint`.)
 * in nova-compute, whose objects go over RPC to a conductor that may not
-  have the guard: nova's own remotable ``ComputeNodeList.get_by_hypervisor``
-  (a ``LIKE`` search), so that nothing new is asked of the conductor.
+  have the guard: nova's own remotable ``ComputeNode.get_by_nodename``,
+  one equality query in conductor (``hypervisor_hostname = :name AND
+  deleted = 0``, ordered by id), which the constraint's index serves
+  (without it, nova's schema has no index leading with the column and
+  the query scans, as the ``LIKE`` does). nova returns the first row only
+  and raises ``ComputeHostNotFound`` for none; its answer is used as it
+  is where it is conclusive:
 
-Both may return a superset (MariaDB's case-insensitive collation, ``LIKE``);
+  - ``ComputeHostNotFound``: no live record whose name the database
+    equates with this one, and the database's equality (exact, or
+    MariaDB's case-, accent- and trailing-space-insensitive collation
+    without the constraint) never misses an exact match: no owner;
+  - a row whose name is exactly this one, of another host: that host
+    owns the hypervisor; the refusal names it (the oldest such record; a
+    hypervisor split already has more, which ``nova-hostguard-manage
+    audit`` lists).
+
+  nova's ``ComputeNodeList.get_by_hypervisor`` (an unescaped ``LIKE
+  '%name%'`` scan of ``compute_nodes``, nova's own too, so nothing new is
+  asked of the conductor) is the fallback, in exactly two cases:
+
+  - the row returned differs from the name (MariaDB's collation without
+    the constraint: ``HV1``, ``hv1 ``, ``hé`` for ``hv1``, ``hv1``,
+    ``he``): an exact match may be behind it;
+  - the row returned is this host's own live record (a revive next to
+    it): another host's may be behind it. That one is decided by
+    :func:`nova_hostguard.guard`, which knows the host: the result is
+    marked incomplete (:class:`Found`).
+
+Every way may return a superset (MariaDB's collation, ``LIKE``);
 :func:`nova_hostguard.ownership.other_owners` keeps the exact matches.
 """
 
+import copy
+
 from nova.db.main import api as main_db_api
 from nova.db.main import models
+from nova import exception
 from nova import objects
-from nova.objects import base as objects_base
+
+from nova_hostguard import constraint
+
+
+class Found(list):
+    """Candidate nodes; ``complete`` false if others may have been left.
+
+    nova's ``get_by_nodename`` gives one row where there may be several:
+    if that row is no other host's, the others must be looked up
+    (:func:`nodes_like`).
+    """
+
+    complete = True
 
 
 def nodes_named(context, hypervisor_hostname):
-    """Compute nodes whose hypervisor_hostname may equal the given one."""
-    if objects_base.NovaObject.indirection_api is None:
+    """Compute nodes whose hypervisor_hostname may equal the given one.
+
+    :returns: a list (a superset of the exact matches), or a
+        :class:`Found` whose ``complete`` is false: see the module.
+    """
+    if constraint.has_database_access():
+        return _nodes_named_in_db(context, hypervisor_hostname)
+    return _nodes_named_from_compute(context, hypervisor_hostname)
+
+
+def nodes_like(context, hypervisor_hostname):
+    """Every node that may carry the name: the fallback.
+
+    For a :func:`nodes_named` that was not complete: nova's ``LIKE``
+    search from nova-compute; the equality query with database access
+    (always complete there).
+    """
+    if constraint.has_database_access():
         return _nodes_named_in_db(context, hypervisor_hostname)
     return _nodes_named_over_rpc(context, hypervisor_hostname)
 
@@ -47,6 +106,32 @@ def _nodes_named_in_db(context, hypervisor_hostname):
         cn.hypervisor_hostname == hypervisor_hostname,
         cn.deleted == 0,
     ).all()
+
+
+def _nodes_named_from_compute(context, hypervisor_hostname):
+    try:
+        node = objects.ComputeNode.get_by_nodename(
+            _live_only(context), hypervisor_hostname)
+    except exception.ComputeHostNotFound:
+        return Found()
+    if node.hypervisor_hostname != hypervisor_hostname:
+        return _nodes_named_over_rpc(context, hypervisor_hostname)
+    found = Found([node])
+    found.complete = False
+    return found
+
+
+def _live_only(context):
+    """The context, reading live rows only.
+
+    nova's resource tracker may revive a record with a context that reads
+    deleted ones.
+    """
+    if context.read_deleted == 'no':
+        return context
+    live = copy.copy(context)
+    live.read_deleted = 'no'
+    return live
 
 
 def _nodes_named_over_rpc(context, hypervisor_hostname):

@@ -42,11 +42,11 @@ class GuardedComputeNode(compute_node.ComputeNode):
         return compute_node.ComputeNode.obj_name()
 
     def create(self):
-        guard.check_new_owner(self)
+        looked = guard.check_new_owner(self)
         try:
             super().create()
         except exception.DuplicateRecord:
-            guard.explain_duplicate(self)
+            guard.explain_duplicate(self, looked)
             raise
 
     def save(self, prune_stats=False):
@@ -54,8 +54,11 @@ class GuardedComputeNode(compute_node.ComputeNode):
         # the driver reports again (bug 1839560) instead of creating one:
         # for the hypervisor it is a new live owner all the same.
         reviving = 'deleted' in self.obj_what_changed() and not self.deleted
+        looked = True
         if reviving:
-            guard.check_new_owner(self)
+            # The unique constraint refuses a revive as it refuses an
+            # insert: where it decides, nothing is looked up here either.
+            looked = guard.check_new_owner(self)
         try:
             super().save(prune_stats=prune_stats)
         except (db_exc.DBDuplicateEntry, messaging.RemoteError) as e:
@@ -63,7 +66,7 @@ class GuardedComputeNode(compute_node.ComputeNode):
             # out as it is: from a conductor without the guard it reaches
             # nova-compute as a RemoteError, which nova only logs.
             if reviving and _duplicate_entry(e):
-                guard.explain_duplicate(self)
+                guard.explain_duplicate(self, looked)
             raise
 
 

@@ -325,7 +325,21 @@ State = collections.namedtuple('State', ['revision', 'problem'])
 def state(engine):
     """The cell's :class:`State`: recorded, and really there."""
     with engine.connect() as conn:
-        return State(_revision(conn), constraint_problem(conn))
+        return connection_state(conn)
+
+
+def connection_state(conn):
+    """As :func:`state`, on a connection the caller has (nova's session)."""
+    return State(_revision(conn), constraint_problem(conn))
+
+
+def in_place(state, head):
+    """Whether ``state`` is the constraint applied and really there.
+
+    Recorded at ``head`` (:func:`head_revision`) and nothing missing:
+    what ``db sync`` leaves and reports as done.
+    """
+    return state == State(head, None)
 
 
 def describe(state, head):
