@@ -80,6 +80,7 @@ def check(read, host):
         LOG.info('nova-hostguard: no other nova-compute process heartbeats '
                  'as host %r (%s); starting (checked in %.2f s).', host,
                  plan.reason, time.monotonic() - started)
+        _claim(service, conf.report_interval)
         return service
     LOG.info('nova-hostguard: the nova-compute service of host %r is up '
              '(%s); watching its heartbeat for %.1f s for another process '
@@ -106,7 +107,56 @@ def check(read, host):
     LOG.info('nova-hostguard: no heartbeat as host %r while watching: '
              'the previous nova-compute process has stopped; starting '
              '(checked in %.2f s).', host, time.monotonic() - started)
+    _claim(service, conf.report_interval)
     return service
+
+
+def _claim(service, report_interval):
+    """Heartbeat from the check on, until nova's own heartbeat runs.
+
+    nova's service group starts heartbeating only at the end of
+    ``Service.start`` (after ``init_host`` and the resource tracker, which
+    take minutes on a big host) and 5 s later. Until then the row would
+    show the previous process's last heartbeat, and a second process
+    starting meanwhile would see nothing alive. So this process reports
+    at once and every ``report_interval`` after, on the very object it
+    hands to nova, and stops once nova's heartbeat has moved the count
+    (or the process exits).
+    """
+    if service is None or not report_interval or report_interval <= 0:
+        return
+    written = [_report(service)]
+    if written[0] is None:
+        return
+
+    def keep_reporting():
+        while True:
+            time.sleep(report_interval)
+            if service.report_count != written[0]:
+                LOG.debug('nova-hostguard: nova heartbeats as host %r '
+                          'now; the start-up heartbeat ends.', service.host)
+                return
+            count = _report(service)
+            if count is None:
+                return
+            written[0] = count
+
+    thread = threading.Thread(target=keep_reporting, daemon=True,
+                              name='hostguard-startup-heartbeat')
+    thread.start()
+
+
+def _report(service):
+    """One heartbeat, as nova's database service group writes it."""
+    try:
+        service.report_count += 1
+        service.save()
+    except Exception:
+        LOG.warning('nova-hostguard: could not report the start-up '
+                    'heartbeat of host %r; a second process started now '
+                    'may not see this one.', service.host, exc_info=True)
+        return None
+    return service.report_count
 
 
 def _refuse(host, service, watched, report_interval):

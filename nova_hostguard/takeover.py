@@ -38,6 +38,12 @@ minute. Instead the check *watches* the service row:
   new heartbeat in that time means another process is alive: refuse. None
   means the previous process has stopped: start.
 
+A process that passed the check reports a heartbeat at once and every
+``report_interval`` until nova's own heartbeat takes over (nova starts it
+only at the end of ``Service.start``, after ``init_host`` and the resource
+tracker, and 5 s later): without that, a second process starting in that
+time would see only the previous process's old heartbeat.
+
 The watch is measured from the last heartbeat, not from the start: a
 process restarted after a clean stop (nova-compute takes seconds to stop
 and to come up again) finds most of the window already past, and one whose
@@ -60,8 +66,11 @@ What it cannot see
 * A live process that cannot heartbeat (cut off from RabbitMQ or its
   conductor, frozen) is not seen; if it comes back later, two processes
   run. Only fencing closes that.
-* The check runs once, at start: a process started later as the same
-  host by something other than nova-compute's start is not checked.
+* The check runs once, at start, in the starting process: a process
+  already running is not stopped by it.
+* Two first starts of a host at the same moment (no service row yet,
+  nothing to heartbeat into) both pass; nova's own service record
+  creation lets one of them win the row, not the process.
 * It relies on the clocks of nova-conductor (which writes
   ``last_seen_up``) and nova-compute agreeing, as nova's own "up" does;
   a nova-compute clock ahead of the conductor's shortens the watch.

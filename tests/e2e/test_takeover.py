@@ -169,6 +169,30 @@ class OneProcessPerHostTest(testtools.TestCase):
         self.assertEqual([('hostA', 'hv1', 0)], self.cloud.compute_nodes())
         self._assert_check_never_ran_in_conductor()
 
+    def test_second_process_right_after_a_start_refused(self):
+        # The owner restarts after its heartbeat went old, and the second
+        # process comes right after it started: before nova's own first
+        # heartbeat (5 s after the end of its start), the row shows only
+        # the owner's start-up heartbeat.
+        self._start_owner()
+        self.cloud.stop('hostA')
+        time.sleep(17)
+        since, launched = self._start('hostA')
+        running, logged, took = self._started('hostA', since, launched)
+        self.assertTrue(running, logged[-4000:])
+        self.assertNotIn(WATCHING, logged)
+        owner = self.cloud.processes['hostA']
+        standby = self._twin()
+        since, launched = self._start(standby)
+        returncode = self.cloud.processes[standby].wait(STARTUP_TIMEOUT)
+        log = self.cloud.log_of(standby)
+        self._record('second process right after the first started',
+                     log, time.monotonic() - launched, end='exit')
+        self.assertNotEqual(0, returncode)
+        self.assertIn(REFUSAL, log)
+        self.assertIsNone(owner.poll(), 'hostA should still be running')
+        self.assertEqual([('hostA', 'hv1', 0)], self.cloud.compute_nodes())
+
     def test_restart_after_a_clean_stop_not_refused(self):
         self._start_owner()
         self._wait_heartbeat()
