@@ -50,6 +50,30 @@ hostguard_opts = [
              'capacity and instances between two hosts (nova bug 1419785). '
              'The option is read by every process that has the guard '
              'loaded: nova-compute, nova-conductor, or both.'),
+    cfg.BoolOpt(
+        'one_process_per_host',
+        default=True,
+        help='Refuse to start a nova-compute while another nova-compute '
+             'process still heartbeats as the same [DEFAULT] host. Taking '
+             'over a hypervisor as its owner (what the guard tells a '
+             'standby to do) is safe only once the owner\'s process has '
+             'stopped: two processes running as one host both take that '
+             'host\'s RPC requests and both manage the hypervisor, and '
+             'nova does not notice. When nova-compute starts and the last '
+             'heartbeat of its service is younger than service_down_time, '
+             'it watches the service record until 1.5 report_interval '
+             'after that heartbeat (at most 15 seconds with nova\'s '
+             'defaults, usually less on a restart, nothing on a start '
+             'after the service went down) before init_host touches any '
+             'instance; a new heartbeat means another process is alive, '
+             'and nova-compute stops with a message naming the host and '
+             'its last heartbeat. In warn mode the message is logged as a '
+             'warning and nova-compute starts anyway. Read only by '
+             'nova-compute, with the database service group driver; '
+             'nova-api, nova-conductor and nova-scheduler are never '
+             'delayed by it. Set to false to start nova-compute without '
+             'this check (for instance when a cluster manager already '
+             'fences the previous owner).'),
 ]
 
 

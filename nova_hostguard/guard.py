@@ -57,6 +57,15 @@ def configure(conf, group):
     _settings['group'] = group
 
 
+def settings_conf():
+    """The configuration the guard was switched on with, or None."""
+    return _settings['conf']
+
+
+def settings_group():
+    return _settings['group']
+
+
 def mode():
     conf = _settings['conf']
     if conf is None:

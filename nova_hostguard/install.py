@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Put the guarded ComputeNode in place, once per process."""
+"""Put the guarded ComputeNode and Service in place, once per process."""
 
 import threading
 
@@ -43,9 +43,15 @@ def install(conf, group):
             return False
         objects_base.NovaObjectRegistry.register(
             hostguard_objects.GuardedComputeNode)
+        # Inert outside nova-compute's start, and there while
+        # [hostguard] one_process_per_host is false (read at start).
+        objects_base.NovaObjectRegistry.register(
+            hostguard_objects.GuardedService)
     LOG.info('nova-hostguard: ComputeNode.create() now refuses a second '
-             'host for one hypervisor ([%s] mode = %s).',
-             group, guard.mode())
+             'host for one hypervisor ([%s] mode = %s); nova-compute '
+             'refuses to start while another process runs as its host '
+             '([%s] one_process_per_host = %s).',
+             group, guard.mode(), group, conf[group].one_process_per_host)
     return True
 
 

@@ -10,19 +10,23 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""nova's ComputeNode with a guarded ``create()``.
+"""nova's ComputeNode with a guarded ``create()``, and its Service with a
+guarded start.
 
-Registered under nova's name and version, it replaces ``ComputeNode``
-everywhere in the process: ``nova.objects.ComputeNode`` and objects
-deserialised from RPC. Fields, version and remotable methods are nova's.
+Registered under nova's names and versions, they replace ``ComputeNode``
+and ``Service`` everywhere in the process: ``nova.objects.ComputeNode``,
+``nova.objects.Service`` and objects deserialised from RPC. Fields,
+versions and remotable methods are nova's.
 """
 
 from nova import exception
 from nova.objects import compute_node
+from nova.objects import service as service_obj
 from oslo_db import exception as db_exc
 import oslo_messaging as messaging
 
 from nova_hostguard import guard
+from nova_hostguard import startup
 
 
 class GuardedComputeNode(compute_node.ComputeNode):
@@ -75,3 +79,42 @@ def _duplicate_entry(error):
     if isinstance(error, messaging.RemoteError):
         return error.exc_type == db_exc.DBDuplicateEntry.__name__
     return isinstance(error, db_exc.DBDuplicateEntry)
+
+
+class GuardedService(service_obj.Service):
+    """A Service whose first read by nova-compute's start is checked.
+
+    nova-compute's ``Service.start`` reads its own service row with
+    ``get_by_host_and_binary`` before ``init_host``; that first read, and
+    only that one (:func:`nova_hostguard.startup.wants_check`), waits to
+    see whether another process still heartbeats as the host and refuses
+    to start if one does. nova-api, nova-conductor and nova-scheduler read
+    service rows without an indirection API and are never checked, and in
+    nova-conductor the lookup it serves for a nova-compute runs here
+    unchanged.
+    """
+
+    VERSION = service_obj.Service.VERSION
+
+    @classmethod
+    def obj_name(cls):
+        return service_obj.Service.obj_name()
+
+    @classmethod
+    def get_by_host_and_binary(cls, context, host, binary):
+        def read():
+            return super(GuardedService, cls).get_by_host_and_binary(
+                context, host, binary)
+        if startup.wants_check(host, binary):
+            return startup.check(read, host)
+        return read()
+
+    # nova keeps its minimum version cache in class attributes; keep it on
+    # nova's class, which parts of nova name directly.
+    @classmethod
+    def enable_min_version_cache(cls):
+        service_obj.Service.enable_min_version_cache()
+
+    @classmethod
+    def clear_min_version_cache(cls):
+        service_obj.Service.clear_min_version_cache()

@@ -33,6 +33,8 @@ from tests.harness.reproduction import scenario
 class MultiProcessReproductionTest(expected.ExpectedOutcomes,
                                    testtools.TestCase):
 
+    separate_processes = True
+
     def setUp(self):
         super().setUp()
         backends.require(self, 'mysql', 'rabbitmq')

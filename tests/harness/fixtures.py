@@ -43,24 +43,27 @@ def nova_api_paste_ini():
 
 
 class ComputeNodeRegistryFixture(fixtures.Fixture):
-    """Put nova's own ComputeNode back in the registry afterwards.
+    """Put nova's own ComputeNode and Service back in the registry afterwards.
 
     nova's test base does not restore the object registry, and installing
-    the guard replaces ``ComputeNode`` in it for the whole process.
+    the guard replaces ``ComputeNode`` and ``Service`` in it for the whole
+    process.
     """
 
     def _setUp(self):
         from nova import objects
         from nova.objects import base as objects_base
         from nova.objects import compute_node  # noqa: F401
+        from nova.objects import service  # noqa: F401
 
         classes = objects_base.NovaObjectRegistry.obj_classes()
-        saved_classes = list(classes['ComputeNode'])
-        saved_attr = objects.ComputeNode
+        saved = {name: (list(classes[name]), getattr(objects, name))
+                 for name in ('ComputeNode', 'Service')}
 
         def restore():
-            classes['ComputeNode'][:] = saved_classes
-            objects.ComputeNode = saved_attr
+            for name, (saved_classes, saved_attr) in saved.items():
+                classes[name][:] = saved_classes
+                setattr(objects, name, saved_attr)
         self.addCleanup(restore)
 
 

@@ -153,6 +153,14 @@ class DriverTest(testtools.TestCase):
         self.assertIn('invalid configuration: [hostguard] mode in', str(exc))
         self.assertIn("but found 'off'", str(exc))
 
+    def test_bad_one_process_per_host_stops_the_process(self):
+        conf = cfg.ConfigOpts()
+        exc = self.assertRaises(SystemExit, conf, [
+            '--config-file', self._conf_file(
+                GUARD_LINES + 'one_process_per_host = maybe\n')])
+        self.assertIn('invalid configuration: [hostguard] '
+                      'one_process_per_host in', str(exc))
+
     def test_an_install_that_fails_stops_the_process(self):
         self.useFixture(hostguard_fixtures.ComputeNodeRegistryFixture())
         self.useFixture(fixtures.MockPatchObject(
@@ -192,6 +200,6 @@ class DriverTest(testtools.TestCase):
 
     def test_options_are_discoverable(self):
         self.assertEqual(
-            ['mode'],
+            ['mode', 'one_process_per_host'],
             [o.name for o in driver.HostGuardDriver()
              .list_options_for_discovery()])

@@ -63,6 +63,10 @@ def main():
             story.write('UNEXPECTED: %s did not hold\n' % ', '.join(missing))
         else:
             story.write('=> as expected: %s.\n' % scenario.OUTCOMES[expect])
+    story.write('\nA takeover as the owner while the owner\'s nova-compute '
+                'still runs (two processes as one host) needs separate '
+                'processes, RabbitMQ and MariaDB: see it refused with\n'
+                '    tox -e e2e -- tests.e2e.test_takeover\n')
     story.write("\n(nova's own log output: %s)\n" % log_path)
     return status
 

@@ -23,6 +23,9 @@ from tests.harness.reproduction import scenario
 
 class ExpectedOutcomes:
 
+    #: Whether the cloud runs each nova-compute as a process of its own.
+    separate_processes = False
+
     def tell(self, guard, say):
         raise NotImplementedError()
 
@@ -40,6 +43,13 @@ class ExpectedOutcomes:
                       checks['standby_refused_by_hostguard'].detail)
         self.assertTrue(checks['standby_took_over_as_owner'].holds)
         self.assertFalse(checks['hypervisor_split'].holds)
+        if self.separate_processes:
+            # The primary back as hostA while the standby runs as hostA.
+            self.assertIn("another nova-compute process is running as "
+                          "host 'hostA'",
+                          checks['second_process_refused'].detail)
+        else:
+            self.assertNotIn('second_process_refused', checks)
 
     def test_unguarded_nova_34_splits_the_hypervisor(self):
         checks = self.story(guard=False)

@@ -40,6 +40,7 @@ class ProcessesCloud(scenario.Cloud):
     hypervisor = 'hv1'
     host_a = 'hostA'
     host_b = 'hostB'
+    separate_processes = True
 
     def __init__(self, processes, guard):
         self.processes = processes

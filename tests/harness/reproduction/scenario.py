@@ -29,7 +29,9 @@ The story:
 4. The operator reacts to what the standby did: if it runs, they treat A
    as dead and evacuate its server; if it refused to start, they follow
    the refusal (start it as A, with A's node identity).
-5. If the primary was evacuated, it comes back.
+5. If the primary was evacuated, it comes back. If the standby took over
+   as A, the primary's nova-compute comes back as A too while the
+   standby runs (on clouds of separate processes only).
 
 Each observation is a :class:`Check` that holds or not; nothing is assumed.
 """
@@ -66,6 +68,12 @@ EXPECTATIONS = {
     'bug': ('hypervisor_split',),
 }
 
+#: Checks that must hold for an outcome where the cloud can observe them:
+#: a second nova-compute process as one host needs separate processes.
+EXPECTATIONS_IF_OBSERVED = {
+    'refusal': ('second_process_refused',),
+}
+
 
 class Cloud:
     """What the story needs from a cloud (an interface; see subclasses).
@@ -80,6 +88,9 @@ class Cloud:
     host_a = None
     host_b = None
     client = None
+    #: Whether each machine's nova-compute is a process of its own, so
+    #: that two of them can run as one host at once.
+    separate_processes = False
 
     def start_compute(self, machine, host):
         """Start the machine's nova-compute as ``host``; wait for it.
@@ -308,6 +319,29 @@ class Story:
         self.check('standby_took_over_as_owner', running,
                    'the standby %s as %s' % (
                        'runs' if running else 'did not start', a))
+        if not running:
+            return
+        if not cloud.separate_processes:
+            self.say('5. (The primary coming back as %s while the standby '
+                     'runs as %s needs nova-compute processes of their '
+                     'own: not shown on this cloud.)' % (a, a))
+            return
+        self.say('5. The primary comes back as %s while the standby runs '
+                 'as %s.' % (a, a))
+        running, log = cloud.start_compute(PRIMARY, a)
+        refusal = _line_from(log, 'nova-hostguard: another nova-compute')
+        self.check('second_process_refused', not running and refusal,
+                   refusal or ('both run as %s' % a if running else
+                               'it stopped without our message'))
+        if running:
+            cloud.stop_compute(PRIMARY)
+
+
+def _line_from(log, start):
+    for line in log.splitlines():
+        if start in line:
+            return line[line.index(start):]
+    return None
 
 
 def _refusal_line(log):
@@ -320,4 +354,6 @@ def _refusal_line(log):
 def verdict(checks, expect):
     """The checks an expectation needs that do not hold (empty: met)."""
     holds = {c.name: c.holds for c in checks}
-    return [name for name in EXPECTATIONS[expect] if not holds.get(name)]
+    return [name for name in EXPECTATIONS[expect] if not holds.get(name)] + [
+        name for name in EXPECTATIONS_IF_OBSERVED.get(expect, ())
+        if name in holds and not holds[name]]

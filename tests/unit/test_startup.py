@@ -1,0 +1,201 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One live nova-compute per host: the watch loop and the heartbeat.
+
+Against a service row kept in memory.
+
+The separate-process tests (``tests/e2e/test_takeover.py``) run the same
+code inside real nova-compute processes; these run it with a one-second
+report interval, fast.
+"""
+
+import datetime
+import time
+
+import fixtures
+from nova import exception
+from nova.objects import base as objects_base
+from oslo_config import cfg
+from oslo_utils import timeutils
+import testtools
+
+from nova_hostguard import conf as hostguard_conf
+from nova_hostguard import guard
+from nova_hostguard import startup
+
+REPORT_INTERVAL = 1
+
+
+class Row:
+    """The host's service row, and the one object a process reads of it."""
+
+    host = 'hostA'
+
+    def __init__(self, seconds_ago):
+        moment = timeutils.utcnow() - datetime.timedelta(seconds=seconds_ago)
+        self.report_count = 7
+        self.last_seen_up = moment
+        self.created_at = moment - datetime.timedelta(days=1)
+        self.saves = []
+
+    def read(self):
+        copy = Row.__new__(Row)
+        copy.__dict__.update(self.__dict__)
+        copy.save = lambda: self._save(copy)
+        return copy
+
+    def _save(self, copy):
+        self.saves.append(copy.report_count)
+        self.report_count = copy.report_count
+        self.last_seen_up = timeutils.utcnow()
+
+    def other_process_reports(self):
+        self.report_count += 1
+        self.last_seen_up = timeutils.utcnow()
+
+
+def _nova_reports(service):
+    """Count a heartbeat as nova's: the start-up heartbeat then ends."""
+    service.report_count = -1
+
+
+class CheckTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        conf = cfg.ConfigOpts()
+        conf.register_opts([
+            cfg.StrOpt('host', default='hostA'),
+            cfg.IntOpt('report_interval', default=REPORT_INTERVAL),
+            cfg.IntOpt('service_down_time', default=60),
+            cfg.StrOpt('servicegroup_driver', default='db'),
+        ])
+        hostguard_conf.register_opts(conf)
+        conf([])
+        self.conf = conf
+        saved = dict(guard._settings)
+        self.addCleanup(guard._settings.update, saved)
+        guard.configure(conf, hostguard_conf.GROUP)
+
+    def test_stale_heartbeat_starts_at_once_and_reports(self):
+        row = Row(seconds_ago=120)
+        began = time.monotonic()
+        service = startup.check(row.read, 'hostA')
+        self.assertLess(time.monotonic() - began, 0.5)
+        self.addCleanup(_nova_reports, service)
+        # The start-up heartbeat: at once, on the object nova gets.
+        self.assertEqual([8], row.saves)
+        self.assertEqual(8, service.report_count)
+
+    def test_no_service_row_starts_at_once(self):
+        began = time.monotonic()
+        self.assertIsNone(startup.check(lambda: None, 'hostA'))
+        self.assertLess(time.monotonic() - began, 0.5)
+
+    def test_fresh_heartbeat_without_news_waits_out_the_window(self):
+        row = Row(seconds_ago=0.2)
+        began = time.monotonic()
+        service = startup.check(row.read, 'hostA')
+        waited = time.monotonic() - began
+        self.addCleanup(_nova_reports, service)
+        # Until 1.5 report intervals after the last heartbeat.
+        self.assertGreater(waited, 1.0)
+        self.assertLess(waited, 1.5 + 0.5)
+        self.assertEqual([8], row.saves[:1])
+
+    def test_a_heartbeat_while_watching_is_refused(self):
+        row = Row(seconds_ago=0.2)
+        reads = []
+
+        def read():
+            reads.append(1)
+            if len(reads) == 2:
+                row.other_process_reports()
+            return row.read()
+        e = self.assertRaises(exception.InvalidConfiguration,
+                              startup.check, read, 'hostA')
+        self.assertIn("another nova-compute process is running as host "
+                      "'hostA'", str(e))
+        self.assertEqual([], row.saves)
+
+    def test_warn_mode_starts_anyway(self):
+        self.conf.set_override('mode', 'warn', hostguard_conf.GROUP)
+        row = Row(seconds_ago=0.2)
+        reads = []
+
+        def read():
+            reads.append(1)
+            if len(reads) == 2:
+                row.other_process_reports()
+            return row.read()
+        self.assertIsNotNone(startup.check(read, 'hostA'))
+
+    def test_memcache_service_group_is_not_checked(self):
+        self.conf.set_override('servicegroup_driver', 'mc')
+        row = Row(seconds_ago=0.2)
+        began = time.monotonic()
+        startup.check(row.read, 'hostA')
+        self.assertLess(time.monotonic() - began, 0.5)
+        self.assertEqual([], row.saves)
+
+    def test_start_up_heartbeat_ends_when_nova_reports(self):
+        row = Row(seconds_ago=120)
+        service = startup.check(row.read, 'hostA')
+        time.sleep(REPORT_INTERVAL * 2.5)
+        self.assertEqual([8, 9, 10], row.saves)
+        # nova's service group heartbeats on the same object.
+        service.report_count += 1
+        service.save()
+        time.sleep(REPORT_INTERVAL * 2.5)
+        self.assertEqual([8, 9, 10, 11], row.saves)
+
+
+class WantsCheckTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        conf = cfg.ConfigOpts()
+        conf.register_opts([cfg.StrOpt('host', default='hostA')])
+        hostguard_conf.register_opts(conf)
+        conf([])
+        self.conf = conf
+        saved = dict(guard._settings)
+        self.addCleanup(guard._settings.update, saved)
+        guard.configure(conf, hostguard_conf.GROUP)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup._checked', []))
+
+    def over_rpc(self):
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.objects.base.NovaObject.indirection_api', object()))
+
+    def test_nova_compute_start_once(self):
+        self.over_rpc()
+        self.assertTrue(startup.wants_check('hostA', 'nova-compute'))
+        self.assertFalse(startup.wants_check('hostA', 'nova-compute'))
+
+    def test_not_without_an_indirection_api(self):
+        self.assertIsNone(objects_base.NovaObject.indirection_api)
+        self.assertFalse(startup.wants_check('hostA', 'nova-compute'))
+
+    def test_not_for_other_binaries_or_hosts(self):
+        self.over_rpc()
+        self.assertFalse(startup.wants_check('hostA', 'nova-conductor'))
+        self.assertFalse(startup.wants_check('hostB', 'nova-compute'))
+        self.assertTrue(startup.wants_check('hostA', 'nova-compute'))
+
+    def test_not_when_switched_off(self):
+        self.over_rpc()
+        self.conf.set_override('one_process_per_host', False,
+                               hostguard_conf.GROUP)
+        self.assertFalse(startup.wants_check('hostA', 'nova-compute'))

@@ -1,0 +1,165 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One live nova-compute per host: the decision, without nova or RPC."""
+
+import collections
+import datetime
+
+import testtools
+
+from nova_hostguard import takeover
+
+Service = collections.namedtuple(
+    'Service', ['report_count', 'last_seen_up', 'created_at'])
+
+NOW = datetime.datetime(2026, 11, 27, 1, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def service(seconds_ago, report_count=7, never_reported=False):
+    moment = NOW - datetime.timedelta(seconds=seconds_ago)
+    if never_reported:
+        return Service(0, None, moment)
+    return Service(report_count, moment, moment - datetime.timedelta(days=1))
+
+
+def plan(svc, report_interval=10, service_down_time=60, now=NOW):
+    return takeover.plan(svc, now, report_interval, service_down_time)
+
+
+class PlanTest(testtools.TestCase):
+
+    def test_first_start_has_no_service_and_no_wait(self):
+        self.assertEqual((takeover.START, 0), plan(None)[:2])
+
+    def test_stale_heartbeat_no_wait(self):
+        # Down as nova's service group says it: older than
+        # service_down_time.
+        self.assertEqual((takeover.START, 0), plan(service(61))[:2])
+        self.assertEqual((takeover.START, 0), plan(service(3600))[:2])
+
+    def test_heartbeat_older_than_the_window_no_wait(self):
+        # Up for nova, but a live process would have reported again.
+        self.assertEqual((takeover.START, 0), plan(service(15))[:2])
+        self.assertEqual((takeover.START, 0), plan(service(59))[:2])
+
+    def test_fresh_heartbeat_is_watched_until_the_window_ends(self):
+        p = plan(service(4))
+        self.assertEqual(takeover.WATCH, p.action)
+        self.assertAlmostEqual(11.0, p.seconds)
+        p = plan(service(14.5))
+        self.assertEqual(takeover.WATCH, p.action)
+        self.assertAlmostEqual(0.5, p.seconds)
+
+    def test_watch_never_longer_than_the_window(self):
+        # A heartbeat "in the future" (the conductor's clock ahead).
+        p = plan(service(-30))
+        self.assertEqual(takeover.WATCH, p.action)
+        self.assertEqual(15.0, p.seconds)
+        for age in range(-60, 61):
+            self.assertLessEqual(plan(service(age)).seconds, 15.0, age)
+
+    def test_window_follows_report_interval(self):
+        self.assertEqual(15.0, takeover.window(10))
+        self.assertEqual(45.0, takeover.window(30))
+        p = plan(service(20), report_interval=30, service_down_time=75)
+        self.assertEqual((takeover.WATCH, 25.0), p[:2])
+
+    def test_service_that_never_reported_counts_from_creation(self):
+        self.assertEqual(takeover.WATCH,
+                         plan(service(2, never_reported=True)).action)
+        self.assertEqual(takeover.START,
+                         plan(service(90, never_reported=True)).action)
+
+    def test_no_report_interval_nothing_to_watch(self):
+        self.assertEqual((takeover.START, 0),
+                         plan(service(1), report_interval=0)[:2])
+
+    def test_naive_and_aware_times_compare(self):
+        naive_now = NOW.replace(tzinfo=None)
+        self.assertEqual(takeover.WATCH,
+                         plan(service(3), now=naive_now).action)
+
+
+class HeartbeatTest(testtools.TestCase):
+
+    def test_no_change_is_no_other_process(self):
+        first = takeover.heartbeat_of(service(3))
+        self.assertFalse(takeover.another_process_reported(
+            first, takeover.heartbeat_of(service(3))))
+
+    def test_a_new_report_is_another_process(self):
+        first = takeover.heartbeat_of(service(3, report_count=7))
+        self.assertTrue(takeover.another_process_reported(
+            first, takeover.heartbeat_of(service(0, report_count=8))))
+
+    def test_a_report_with_the_same_count_is_another_process(self):
+        # Two processes already running write the same count; the time
+        # still moves.
+        first = takeover.heartbeat_of(service(3, report_count=7))
+        self.assertTrue(takeover.another_process_reported(
+            first, takeover.heartbeat_of(service(0, report_count=7))))
+
+    def test_first_report_of_a_new_service(self):
+        first = takeover.heartbeat_of(service(3, never_reported=True))
+        self.assertTrue(takeover.another_process_reported(
+            first, takeover.heartbeat_of(service(0, report_count=1))))
+
+
+class AppliesTest(testtools.TestCase):
+    """Only nova-compute's read of its own row, over RPC, once."""
+
+    def applies(self, binary='nova-compute', host='hostA', conf_host='hostA',
+                over_rpc=True, enabled=True, already_checked=False):
+        return takeover.applies(binary, host, conf_host, over_rpc, enabled,
+                                already_checked)
+
+    def test_nova_compute_start(self):
+        self.assertTrue(self.applies())
+
+    def test_other_binaries_never(self):
+        for binary in ('nova-conductor', 'nova-scheduler', 'nova-api',
+                       'nova-novncproxy'):
+            self.assertFalse(self.applies(binary=binary), binary)
+
+    def test_without_rpc_never(self):
+        # nova-api, nova-conductor, nova-scheduler, nova-manage: database
+        # at hand, no indirection API, even reading a nova-compute row of
+        # their own host name.
+        self.assertFalse(self.applies(over_rpc=False))
+
+    def test_another_host_never(self):
+        self.assertFalse(self.applies(host='hostB'))
+
+    def test_once_per_process(self):
+        self.assertFalse(self.applies(already_checked=True))
+
+    def test_switched_off(self):
+        self.assertFalse(self.applies(enabled=False))
+
+
+class RefusalMessageTest(testtools.TestCase):
+
+    def test_names_host_heartbeat_and_what_to_do(self):
+        message = takeover.refusal_message(
+            'hostA', datetime.datetime(2026, 11, 27, 0, 59, 58), 2.34, 10)
+        self.assertIn("as host 'hostA'", message)
+        self.assertIn('last heartbeat 2026-11-27 00:59:58 UTC', message)
+        self.assertIn('within 2.3 s', message)
+        self.assertIn('Stop the other process first', message)
+        self.assertIn('[hostguard] one_process_per_host = false', message)
+        self.assertIn('compute.hostA', message)
+
+    def test_escapes_the_host(self):
+        message = takeover.refusal_message('host\x1b[2J', None, 1, 10)
+        self.assertNotIn('\x1b', message)
+        self.assertIn('last heartbeat unknown', message)
