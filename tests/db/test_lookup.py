@@ -45,8 +45,8 @@ import sqlalchemy as sa
 
 from nova_hostguard import constraint
 from nova_hostguard.db import migration
-from tests import backends
-from tests import databases
+from tests.harness import backends
+from tests.harness import databases
 from tests.db import base
 
 CONF = nova_conf.CONF
