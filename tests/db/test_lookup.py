@@ -45,9 +45,9 @@ import sqlalchemy as sa
 
 from nova_hostguard import constraint
 from nova_hostguard.db import migration
+from tests.db import base
 from tests.harness import backends
 from tests.harness import databases
-from tests.db import base
 
 CONF = nova_conf.CONF
 

@@ -13,8 +13,8 @@
 """One live nova-compute per host, with real separate processes.
 
 nova-conductor and nova-compute processes over RabbitMQ and MariaDB
-(:mod:`tests.processes.cloud`). A takeover as the owner is safe only once
-the owner's process has stopped: a second nova-compute started as
+(:mod:`tests.harness.processes.cloud`). A takeover as the owner is safe
+only once the owner's process has stopped: a second nova-compute started as
 ``hostA`` while hostA's process still runs is refused before
 ``init_host``; a restart after a clean stop or after ``kill -9`` is not;
 with the check switched off, nova 34 runs both (the control).
@@ -35,9 +35,9 @@ from urllib import parse
 import fixtures
 import testtools
 
-from tests import backends
-from tests.processes import cloud
-from tests.processes import service_log
+from tests.harness import backends
+from tests.harness.processes import cloud
+from tests.harness.processes import service_log
 
 STARTUP_TIMEOUT = 180
 REFUSAL = "another nova-compute process is running as host 'hostA'"
