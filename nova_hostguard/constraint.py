@@ -36,6 +36,7 @@ that cell are checked by neither the database nor the guard. A ``db sync``
 is noticed the same way (until then the lookup simply stays).
 """
 
+import functools
 import threading
 import time
 import weakref
@@ -55,7 +56,6 @@ RECHECK_INTERVAL = 60
 #: engine -> (in place, monotonic time of the read).
 _known = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
-_head = []
 
 
 def has_database_access():
@@ -117,9 +117,13 @@ def _read(context, engine):
                     engine.url.render_as_string(hide_password=True),
                     exc_info=True)
         return False
-    if not _head:
-        _head.append(migration.head_revision())
-    return migration.in_place(state, _head[0])
+    return migration.in_place(state, _head_revision())
+
+
+@functools.lru_cache(maxsize=None)
+def _head_revision():
+    """The head revision, read from the scripts once per process."""
+    return migration.head_revision()
 
 
 @main_db_api.pick_context_manager_reader

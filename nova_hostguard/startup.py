@@ -37,8 +37,9 @@ LOG = logging.getLogger(__name__)
 #: Seconds between two reads of the service row during a watch.
 POLL_INTERVAL = 1.0
 
+#: Set once this process has run (or passed over) the start-up check.
+_checked = threading.Event()
 _lock = threading.Lock()
-_checked = []
 
 
 def wants_check(host, binary):
@@ -51,9 +52,9 @@ def wants_check(host, binary):
                 binary, host, conf.host,
                 objects_base.NovaObject.indirection_api is not None,
                 conf[guard.settings_group()].one_process_per_host,
-                bool(_checked)):
+                _checked.is_set()):
             return False
-        _checked.append(True)
+        _checked.set()
     return True
 
 

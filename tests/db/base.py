@@ -21,6 +21,7 @@ import time
 import uuid
 
 import fixtures
+from oslo_utils import timeutils
 import sqlalchemy as sa
 import testscenarios
 import testtools
@@ -90,7 +91,7 @@ class BackendTestCase(hostguard_fixtures.GuardSwitch,
         nova's database service group writes ``last_seen_up`` on each
         report and reads it (else ``created_at``) as the heartbeat.
         """
-        heartbeat = datetime.datetime.utcnow() - datetime.timedelta(
+        heartbeat = timeutils.utcnow() - datetime.timedelta(
             seconds=heartbeat_age)
         self.insert('services', **databases.service_values(
             host, forced_down=forced_down, created_at=heartbeat,
@@ -101,7 +102,7 @@ class BackendTestCase(hostguard_fixtures.GuardSwitch,
         instance_uuid = instance_uuid or str(uuid.uuid4())
         self.insert('instances', **databases.instance_values(
             host, node, uuid=instance_uuid, compute_id=compute_id,
-            task_state=task_state, created_at=datetime.datetime.utcnow()))
+            task_state=task_state, created_at=timeutils.utcnow()))
         return instance_uuid
 
     def add_migration(self, instance_uuid, source, dest, status,
@@ -109,7 +110,7 @@ class BackendTestCase(hostguard_fixtures.GuardSwitch,
         self.insert('migrations', instance_uuid=instance_uuid,
                     source_compute=source, dest_compute=dest, status=status,
                     migration_type=migration_type, deleted=0,
-                    created_at=datetime.datetime.utcnow())
+                    created_at=timeutils.utcnow())
 
     def tables(self, *names):
         """Every row of each table: for "nothing changed"."""

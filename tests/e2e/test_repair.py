@@ -25,6 +25,7 @@ import uuid
 import fixtures
 from oslo_db import api as oslo_db_api
 from oslo_db.sqlalchemy import engines
+from oslo_utils import timeutils
 import requests
 import sqlalchemy as sa
 
@@ -235,7 +236,7 @@ class RepairTest(base.CommandTestCase):
 
     def test_refuses_while_a_retired_host_is_up(self):
         # Its next periodic run would revive the retired record.
-        self.set_service('hostB', last_seen_up=datetime.datetime.utcnow())
+        self.set_service('hostB', last_seen_up=timeutils.utcnow())
         before = self.tables(*base.TABLES)
         result = self.repair('--apply')
         self.assert_refused(result, "the nova-compute service of host "
@@ -244,7 +245,7 @@ class RepairTest(base.CommandTestCase):
         self.assertNotIn("'hostA' is up", result.stderr)
 
     def test_a_retired_host_forced_down_is_down(self):
-        self.set_service('hostB', last_seen_up=datetime.datetime.utcnow(),
+        self.set_service('hostB', last_seen_up=timeutils.utcnow(),
                          forced_down=True)
         result = self.repair('--apply')
         self.assertEqual(0, result.returncode, result.stderr)
@@ -255,7 +256,7 @@ class RepairTest(base.CommandTestCase):
         # change of the row (an operator disabling the service) sets
         # updated_at, which is no heartbeat.
         self.set_service('hostB', last_seen_up=None,
-                         updated_at=datetime.datetime.utcnow())
+                         updated_at=timeutils.utcnow())
         result = self.repair('--apply')
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertIn('Applied, in one transaction.', result.stdout)
@@ -312,7 +313,7 @@ class RepairTest(base.CommandTestCase):
                     "UPDATE instances SET task_state = 'rebooting_hard', "
                     "updated_at = :now WHERE uuid = :uuid AND deleted = 0 "
                     "AND task_state IS NULL"),
-                    {'now': datetime.datetime.utcnow(),
+                    {'now': timeutils.utcnow(),
                      'uuid': instance_uuid}).rowcount
         accepted.append(update())
 

@@ -20,6 +20,7 @@ report interval, fast.
 """
 
 import datetime
+import threading
 import time
 
 import fixtures
@@ -80,7 +81,8 @@ class CheckTest(testtools.TestCase):
             cfg.IntOpt('service_down_time', default=60),
             cfg.StrOpt('servicegroup_driver', default='db'),
         ])
-        hostguard_conf.register_opts(conf)
+        conf.register_opts(hostguard_conf.hostguard_opts,
+                           group=hostguard_conf.GROUP)
         conf([])
         self.conf = conf
         saved = dict(guard._settings)
@@ -166,14 +168,15 @@ class WantsCheckTest(testtools.TestCase):
         super().setUp()
         conf = cfg.ConfigOpts()
         conf.register_opts([cfg.StrOpt('host', default='hostA')])
-        hostguard_conf.register_opts(conf)
+        conf.register_opts(hostguard_conf.hostguard_opts,
+                           group=hostguard_conf.GROUP)
         conf([])
         self.conf = conf
         saved = dict(guard._settings)
         self.addCleanup(guard._settings.update, saved)
         guard.configure(conf, hostguard_conf.GROUP)
         self.useFixture(fixtures.MonkeyPatch(
-            'nova_hostguard.startup._checked', []))
+            'nova_hostguard.startup._checked', threading.Event()))
 
     def over_rpc(self):
         self.useFixture(fixtures.MonkeyPatch(
