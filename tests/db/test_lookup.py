@@ -204,8 +204,12 @@ class ConductorTest(LookupTestCase):
         self.assertTrue(service.disabled)
         self.assertIn("'hostA'", service.disabled_reason)
 
-    def test_with_the_constraint_a_revive_is_refused_without_a_lookup(self):
-        migration.upgrade(self.db.engine)
+    def revive_after_a_takeover(self):
+        """hostB's soft-deleted hv1 record, ready to be saved live again.
+
+        hostB created hv1's record, which was deleted; hostA then took hv1
+        over. The record is returned undeleted, not yet saved.
+        """
         old = self.create('hostB', 'hv1')
         old.destroy()
         self.guarded_create('hostA', 'hv1')
@@ -214,6 +218,11 @@ class ConductorTest(LookupTestCase):
         node = objects.ComputeNode.get_by_uuid(context, old.uuid)
         node.deleted = False
         node.deleted_at = None
+        return node
+
+    def test_with_the_constraint_a_revive_is_refused_without_a_lookup(self):
+        migration.upgrade(self.db.engine)
+        node = self.revive_after_a_takeover()
 
         statements, outcome = self.recorder.of(node.save)
 
@@ -226,14 +235,7 @@ class ConductorTest(LookupTestCase):
     def test_without_the_constraint_a_revive_looks_up_first(self):
         # The control of the revive: refused by the lookup, before any
         # update.
-        old = self.create('hostB', 'hv1')
-        old.destroy()
-        self.guarded_create('hostA', 'hv1')
-        context = self.db.context()
-        context.read_deleted = 'yes'
-        node = objects.ComputeNode.get_by_uuid(context, old.uuid)
-        node.deleted = False
-        node.deleted_at = None
+        node = self.revive_after_a_takeover()
 
         statements, outcome = self.recorder.of(node.save)
 

@@ -19,27 +19,13 @@ nova.conf: the guard is switched on in one of them by the two nova.conf
 lines, exactly as an operator does.
 """
 
-import os
-
-import fixtures
-import testtools
-
-from tests.harness import backends
-from tests.harness.processes import cloud
+from tests.e2e import base
 
 REFUSAL = "hypervisor 'hv1' is already managed by host 'hostA'"
 STARTUP_TIMEOUT = 180
 
 
-class SeparateProcessesTest(testtools.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        backends.require(self, 'mysql', 'rabbitmq')
-        workdir = self.useFixture(fixtures.TempDir()).path
-        self.cloud = self.useFixture(cloud.NovaProcesses(workdir))
-        cloud.keep_logs_on_failure(
-            self, self.cloud, os.environ.get('HOSTGUARD_KEEP_LOGS'))
+class SeparateProcessesTest(base.NovaProcessesTestCase):
 
     def _a_fails_over_to_b(self, conductor_guard, compute_guard):
         """hostA creates hv1's record and stops; standby hostB starts."""

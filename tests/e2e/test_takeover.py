@@ -32,9 +32,9 @@ import sys
 import time
 from urllib import parse
 
-import fixtures
 import testtools
 
+from tests.e2e import base
 from tests.harness import backends
 from tests.harness.processes import cloud
 from tests.harness.processes import service_log
@@ -49,15 +49,10 @@ one_process_per_host = false
 """
 
 
-class OneProcessPerHostTest(testtools.TestCase):
+class OneProcessPerHostTest(base.NovaProcessesTestCase):
 
     def setUp(self):
         super().setUp()
-        backends.require(self, 'mysql', 'rabbitmq')
-        workdir = self.useFixture(fixtures.TempDir()).path
-        self.cloud = self.useFixture(cloud.NovaProcesses(workdir))
-        cloud.keep_logs_on_failure(
-            self, self.cloud, os.environ.get('HOSTGUARD_KEEP_LOGS'))
         # The guard in nova-conductor too, as host hostA (an all-in-one
         # controller): it serves nova-compute's reads of hostA's
         # nova-compute row, with its own host hostA, and must never run

@@ -70,24 +70,44 @@ def _nova_reports(service):
     service.report_count = -1
 
 
+def _configure_guard(test, nova_opts):
+    """The guard's settings from a configuration of ``nova_opts``.
+
+    The guard's own settings are put back when ``test`` ends.
+    """
+    conf = cfg.ConfigOpts()
+    conf.register_opts(nova_opts)
+    conf.register_opts(hostguard_conf.hostguard_opts,
+                       group=hostguard_conf.GROUP)
+    conf([])
+    saved = dict(guard._settings)
+    test.addCleanup(guard._settings.update, saved)
+    guard.configure(conf, hostguard_conf.GROUP)
+    return conf
+
+
+def _another_reports_at_read_2(row):
+    """A read of ``row`` after which another process has reported."""
+    reads = []
+
+    def read():
+        reads.append(1)
+        if len(reads) == 2:
+            row.other_process_reports()
+        return row.read()
+    return read
+
+
 class CheckTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        conf = cfg.ConfigOpts()
-        conf.register_opts([
+        self.conf = _configure_guard(self, [
             cfg.StrOpt('host', default='hostA'),
             cfg.IntOpt('report_interval', default=REPORT_INTERVAL),
             cfg.IntOpt('service_down_time', default=60),
             cfg.StrOpt('servicegroup_driver', default='db'),
         ])
-        conf.register_opts(hostguard_conf.hostguard_opts,
-                           group=hostguard_conf.GROUP)
-        conf([])
-        self.conf = conf
-        saved = dict(guard._settings)
-        self.addCleanup(guard._settings.update, saved)
-        guard.configure(conf, hostguard_conf.GROUP)
 
     def test_stale_heartbeat_starts_at_once_and_reports(self):
         row = Row(seconds_ago=120)
@@ -117,15 +137,9 @@ class CheckTest(testtools.TestCase):
 
     def test_a_heartbeat_while_watching_is_refused(self):
         row = Row(seconds_ago=0.2)
-        reads = []
-
-        def read():
-            reads.append(1)
-            if len(reads) == 2:
-                row.other_process_reports()
-            return row.read()
         e = self.assertRaises(exception.InvalidConfiguration,
-                              startup.check, read, 'hostA')
+                              startup.check, _another_reports_at_read_2(row),
+                              'hostA')
         self.assertIn("another nova-compute process is running as host "
                       "'hostA'", str(e))
         self.assertEqual([], row.saves)
@@ -133,14 +147,8 @@ class CheckTest(testtools.TestCase):
     def test_warn_mode_starts_anyway(self):
         self.conf.set_override('mode', 'warn', hostguard_conf.GROUP)
         row = Row(seconds_ago=0.2)
-        reads = []
-
-        def read():
-            reads.append(1)
-            if len(reads) == 2:
-                row.other_process_reports()
-            return row.read()
-        self.assertIsNotNone(startup.check(read, 'hostA'))
+        self.assertIsNotNone(startup.check(_another_reports_at_read_2(row),
+                                           'hostA'))
 
     def test_memcache_service_group_is_not_checked(self):
         self.conf.set_override('servicegroup_driver', 'mc')
@@ -166,15 +174,8 @@ class WantsCheckTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        conf = cfg.ConfigOpts()
-        conf.register_opts([cfg.StrOpt('host', default='hostA')])
-        conf.register_opts(hostguard_conf.hostguard_opts,
-                           group=hostguard_conf.GROUP)
-        conf([])
-        self.conf = conf
-        saved = dict(guard._settings)
-        self.addCleanup(guard._settings.update, saved)
-        guard.configure(conf, hostguard_conf.GROUP)
+        self.conf = _configure_guard(self, [
+            cfg.StrOpt('host', default='hostA')])
         self.useFixture(fixtures.MonkeyPatch(
             'nova_hostguard.startup._checked', threading.Event()))
 
