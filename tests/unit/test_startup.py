@@ -14,9 +14,9 @@
 
 Against a service row kept in memory.
 
-The separate-process tests (``tests/e2e/test_takeover.py``) run the same
-code inside real nova-compute processes; these run it with a one-second
-report interval, fast.
+The separate-process tests (``tests/e2e/test_one_process_per_host.py``)
+run the same code inside real nova-compute processes; these run it with
+a one-second report interval, fast.
 """
 
 import datetime

@@ -66,7 +66,7 @@ def main():
     story.write('\nA takeover as the owner while the owner\'s nova-compute '
                 'still runs (two processes as one host) needs separate '
                 'processes, RabbitMQ and MariaDB: see it refused with\n'
-                '    tox -e e2e -- tests.e2e.test_takeover\n')
+                '    tox -e e2e -- tests.e2e.test_one_process_per_host\n')
     story.write("\n(nova's own log output: %s)\n" % log_path)
     return status
 
