@@ -12,21 +12,29 @@
 
 """What the guard costs, side by side with nova alone, in one run.
 
-Usage: ``tox -e bench`` (everything, about 20 minutes on 2 cores), or
+Usage: ``tox -e bench`` (everything, about 25 minutes on 2 cores), or
 ``python tools/bench.py --sections create,sync --backends mysql``.
 
 Sections, each run in a process of its own and reported as a table:
 
 ``create``
     ``ComputeNode.create`` through nova's object layer, with 0, 10,000 and
-    100,000 rows already in ``compute_nodes``: nova's own class and the
-    guarded one, interleaved, with the constraint applied; the guarded one
-    again without it; and the query plan of the guard's lookup.
+    100,000 rows already in ``compute_nodes``, with the constraint applied
+    (``db sync``) and without it (``db remove``): nova's own class and the
+    guarded one, interleaved, with the guard in nova-conductor (a process
+    with database access), in nova-compute only (its conductor without
+    the guard) and in both. nova-compute is this process with an
+    indirection API that runs the conductor's side in process
+    (``tests/harness/conductor.py``: no serialisation, no RabbitMQ). Each
+    kind's SQL statements and conductor calls of one create are counted
+    too; and the query plan of the guard's lookup is shown.
 ``start``
     an ironic-like first start of one nova-compute with 1,000 nodes, in
     nova's functional framework (API, conductor, scheduler, placement
     in-process, SQLite): wall time of the start (the resource tracker's
-    startup pass over every node), without and with the guard.
+    startup pass over every node), nova alone, and the guard in
+    nova-conductor or in nova-compute only (the same indirection API, for
+    every object), each without and with the constraint.
 ``audit``
     ``nova-hostguard-manage audit`` over 100,000 compute nodes and
     1,000,000 instances on MariaDB.
@@ -125,13 +133,111 @@ def query_plan(engine, rows):
         return rows[0][0].strip()
 
 
+#: Where the guard runs, as in the table: (mode, what is timed, guarded
+#: class, indirection API). "conductor": a process with database access
+#: (no indirection API). "compute only": a nova-compute whose conductor
+#: has no guard. "both": a nova-compute whose conductor has the guard.
+#: nova alone is timed with database access and through the unguarded
+#: conductor; "both" is compared with the latter.
+KINDS = (('conductor', 'nova', False, None),
+         ('conductor', 'guard', True, None),
+         ('compute only', 'nova', False, 'unguarded'),
+         ('compute only', 'guard', True, 'unguarded'),
+         ('both', 'guard', True, 'guarded'))
+MODES = ('conductor', 'compute only', 'both')
+STATES = ('constraint', 'none')
+
+
+def baseline(mode):
+    """The nova alone kind a mode's guarded creates are compared with."""
+    return ('conductor' if mode == 'conductor' else 'compute only', 'nova')
+
+
+class Creates(object):
+    """Creates of compute node records, one kind at a time (``KINDS``)."""
+
+    def __init__(self, context, engine, label):
+        from nova.objects import compute_node
+        import sqlalchemy as sa
+
+        from nova_hostguard import objects as hostguard_objects
+        from tests.harness import conductor
+
+        self.context, self.label = context, label
+        self.classes = {False: compute_node.ComputeNode,
+                        True: hostguard_objects.GuardedComputeNode}
+        self.conductors = {None: None,
+                           'unguarded': conductor.Conductor(),
+                           'guarded': conductor.Conductor(guarded=True)}
+        self.count = 0
+        self.statements, self.counting = [], False
+        sa.event.listen(engine, 'before_cursor_execute', self._statement)
+
+    def _statement(self, *args):
+        if self.counting:
+            self.statements.append(args[2])
+
+    def create(self, kind):
+        """One create of ``kind``: its duration, in seconds."""
+        from nova.objects import base as objects_base
+        from tests.harness import databases
+
+        _mode, _what, guarded, indirection = kind
+        self.count += 1
+        node = self.classes[guarded](
+            context=self.context, **databases.compute_node_values(
+                'new-%d' % self.count,
+                'new-hv-%s-%d' % (self.label, self.count),
+                memory_mb=1, local_gb=1))
+        objects_base.NovaObject.indirection_api = self.conductors[
+            indirection]
+        try:
+            start = time.perf_counter()
+            node.create()
+            return time.perf_counter() - start
+        finally:
+            objects_base.NovaObject.indirection_api = None
+
+    def cost(self, kind):
+        """(SQL statements, conductor round trips) of one create."""
+        conductor = self.conductors[kind[3]]
+        calls = len(conductor.calls) if conductor else 0
+        self.statements[:] = []
+        self.counting = True
+        try:
+            self.create(kind)
+        finally:
+            self.counting = False
+        return (len(self.statements),
+                len(conductor.calls) - calls if conductor else 0)
+
+
+def measure_creates(creates, count):
+    """Every kind, interleaved, ``count`` times: samples and costs.
+
+    The constraint's state is read again first (``constraint.forget``),
+    then each kind is created once untimed (the guarded one in conductor
+    reads the state there).
+    """
+    from nova_hostguard import constraint
+
+    constraint.forget()
+    for kind in KINDS:
+        creates.create(kind)
+    samples = {kind: [] for kind in KINDS}
+    for _ in range(count):
+        for kind in KINDS:
+            samples[kind].append(creates.create(kind))
+    return ({'%s/%s' % kind[:2]: spread(s) for kind, s in samples.items()},
+            {'%s/%s' % kind[:2]: creates.cost(kind) for kind in KINDS})
+
+
 def bench_create(backends_, sizes, creates):
     import fixtures
+    from nova.db.main import api as main_db_api
     from nova import objects
-    from nova.objects import compute_node
 
     from nova_hostguard.db import migration
-    from nova_hostguard import objects as hostguard_objects
     from tests.harness import databases
 
     objects.register_all()
@@ -141,128 +247,228 @@ def bench_create(backends_, sizes, creates):
             db = databases.NovaCellDatabase(backend)
             db.workdir = tmp.path
             with db:
-                context = db.context()
-                migration.upgrade(db.engine)
                 filled = 0
                 for size in sizes:
                     databases.insert(db.engine, 'compute_nodes',
                                      compute_node_rows(size - filled, filled))
                     filled = size
-                    counter = [0]
-
-                    def timed(cls):
-                        counter[0] += 1
-                        node = cls(context=context,
-                                   **databases.compute_node_values(
-                                       'new-%d' % counter[0],
-                                       'new-hv-%d-%d' % (size, counter[0]),
-                                       memory_mb=1, local_gb=1))
-                        start = time.perf_counter()
-                        node.create()
-                        return time.perf_counter() - start
-
-                    nova_alone, guarded = [], []
-                    for _ in range(creates):
-                        nova_alone.append(timed(compute_node.ComputeNode))
-                        guarded.append(timed(
-                            hostguard_objects.GuardedComputeNode))
-                    plan = query_plan(db.engine, size)
-                    migration.remove(db.engine)
-                    no_index = [timed(hostguard_objects.GuardedComputeNode)
-                                for _ in range(creates)]
-                    plan_no_index = query_plan(db.engine, size)
+                    kinds = Creates(db.context(), main_db_api.get_engine(),
+                                    size)
+                    result = {'backend': backend, 'rows': size}
                     migration.upgrade(db.engine)
-                    results.append({
-                        'backend': backend, 'rows': size,
-                        'nova': spread(nova_alone),
-                        'guard': spread(guarded),
-                        'guard_no_index': spread(no_index),
-                        'plan': plan, 'plan_no_index': plan_no_index})
+                    result['constraint'] = measure_creates(kinds, creates)
+                    result['plan'] = query_plan(db.engine, size)
+                    migration.remove(db.engine)
+                    result['none'] = measure_creates(kinds, creates)
+                    result['plan_no_index'] = query_plan(db.engine, size)
+                    migration.upgrade(db.engine)
+                    results.append(result)
     return results
 
 
 def report_create(results):
-    rows = [[r['backend'], '{:,}'.format(r['rows']), fmt(r['nova']),
-             fmt(r['guard']), '%.2f' % (r['guard'][0] / r['nova'][0]),
-             fmt(r['guard_no_index'])] for r in results]
-    text = table(
-        'ComputeNode.create, ms per create: median (p25-p75); target: '
-        'ratio <= 1.5 at 100,000 rows, not growing',
-        ['backend', 'rows', 'nova alone', 'guarded', 'ratio',
-         'guarded, no constraint'], rows)
+    text = ''
+    for state, title in (
+            ('constraint', 'with the constraint (db sync); target: guarded '
+             'within 1.1x of nova alone'),
+            ('none', 'without the constraint (db remove)')):
+        rows = []
+        for r in results:
+            times, costs = r[state]
+            for mode in MODES:
+                nova = '%s/%s' % baseline(mode)
+                guard = '%s/guard' % mode
+                rows.append([
+                    r['backend'], '{:,}'.format(r['rows']), mode,
+                    fmt(times[nova]), fmt(times[guard]),
+                    '%.2f' % (times[guard][0] / times[nova][0]),
+                    '%d / %d' % (costs[nova][0], costs[guard][0]),
+                    '%d / %d' % (costs[nova][1], costs[guard][1])])
+        text += table(
+            'ComputeNode.create, ms per create: median (p25-p75), '
+            + title,
+            ['backend', 'rows', 'guard in', 'nova alone', 'guarded',
+             'ratio', 'SQL statements', 'conductor calls'], rows) + '\n'
     plans = [[r['backend'], '{:,}'.format(r['rows']), r['plan'],
               r['plan_no_index']] for r in results]
-    return text + table("Query plan of the guard's lookup",
-                        ['backend', 'rows', 'with the constraint',
-                         'without'], plans)
+    return text + table(
+        "Query plan of the guard's lookup in conductor (nova-compute's, "
+        "nova's get_by_nodename, is the same equality)",
+        ['backend', 'rows', 'with the constraint', 'without'], plans)
 
 
 # start
 
+class KeptOpen(object):
+    """An SQLite connection that a close leaves open (delegates the rest).
+
+    nova's framework keeps its database in memory, in one connection
+    (SQLAlchemy's StaticPool): closing it would drop the database.
+    """
+
+    def __init__(self, connection):
+        object.__setattr__(self, '_connection', connection)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._connection, name, value)
+
+    def close(self):
+        pass
+
+
+def upgrade_in_memory(engine):
+    """``db sync`` on the framework's in-memory SQLite database.
+
+    :func:`nova_hostguard.db.migration.upgrade` closes its connection
+    for good (``invalidate``), as it should on a real database; here it is
+    given an engine of its own on the same connection, kept open.
+    """
+    import sqlalchemy as sa
+
+    from nova_hostguard.db import migration
+
+    with engine.connect() as conn:
+        shared = conn.connection.driver_connection
+    own = sa.create_engine('sqlite://', poolclass=sa.pool.StaticPool,
+                           creator=lambda: KeptOpen(shared))
+    try:
+        return migration.upgrade(own)
+    finally:
+        own.dispose()
+
+
+#: The start's runs: (where the guard runs, constraint applied); the
+#: first is nova alone. "compute only": the guard in nova-compute, its
+#: conductor without it.
+START_MODES = ((None, False), ('conductor', False), ('conductor', True),
+               ('compute only', False), ('compute only', True))
+
+
+def start_key(mode):
+    return '%s/%s' % (mode[0] or 'nova alone',
+                      'constraint' if mode[1] else 'none')
+
+
 def bench_start(nodes, repeats):
     """In a process of its own: nova's functional framework."""
     import fixtures
+    from nova.db.main import api as main_db_api
+    from nova.objects import base as objects_base
 
+    from nova_hostguard import constraint
     from nova_hostguard import guard as hostguard
+    from tests.harness import conductor
     from tests.harness import fixtures as hostguard_fixtures
     from tests.harness import framework
 
     names = ['node-%05d' % i for i in range(nodes)]
-    in_guard = []
+    keys = [start_key(mode) for mode in START_MODES]
+    in_guard = {key: [] for key in keys}
+    looked = {key: [] for key in keys}
     check = hostguard.check_new_owner
 
-    def timed_check(compute_node):
-        begin = time.perf_counter()
-        try:
-            return check(compute_node)
-        finally:
-            in_guard.append(time.perf_counter() - begin)
-
     class Start(framework.SharedHypervisorTestCase):
-        """One first start; the guard's check timed, for this run only."""
+        """One first start; the guard's check timed, for this run only.
+
+        "compute only": nova-compute's objects go to nova's own
+        conductor methods (tests.harness.conductor), as from a
+        nova-compute to an unguarded nova-conductor; the other services
+        of the framework run in this process too, and their objects take
+        the same way, to the same methods. The conductor's side runs with
+        the indirection off for the whole process (green threads
+        included) while it runs: the count of ``get_by_nodename`` calls
+        shows that every check took nova-compute's way.
+        """
 
         hypervisors = {'ironic1': names}
-        guard = False
+        mode = (None, False)
         seconds = None
+        lookups = None
 
         def runTest(self):
-            if self.guard:
+            guard_in, applied = self.mode
+            constraint.forget()
+            self.addCleanup(constraint.forget)
+            if applied:
+                upgrade_in_memory(main_db_api.get_engine())
+            if guard_in:
                 self.enable_guard()
                 self.useFixture(fixtures.MonkeyPatch(
-                    'nova_hostguard.guard.check_new_owner', timed_check))
+                    'nova_hostguard.guard.check_new_owner', self.timed_check))
+            if guard_in == 'compute only':
+                api = conductor.Conductor()
+                self.useFixture(fixtures.MockPatchObject(
+                    objects_base.NovaObject, 'indirection_api', api))
             begin = time.perf_counter()
             self._start_compute('ironic1')
             self.seconds.append(time.perf_counter() - begin)
             self.assertEqual(nodes, len(self.live_compute_nodes()))
+            if guard_in == 'compute only':
+                # Each check asked nova-compute's way: nova's
+                # get_by_nodename, in "conductor".
+                self.lookups.append(api.calls.count(
+                    ('ComputeNode', 'get_by_nodename')))
 
-    timings = {False: [], True: []}
+        def timed_check(self, compute_node):
+            begin = time.perf_counter()
+            try:
+                result = check(compute_node)
+                looked[start_key(self.mode)].append(result)
+                return result
+            finally:
+                in_guard[start_key(self.mode)].append(
+                    time.perf_counter() - begin)
+
+    timings = {key: [] for key in keys}
+    lookups = []
     for _ in range(repeats):
-        for guard in (False, True):
+        for mode in START_MODES:
             case = Start()
-            case.guard, case.seconds = guard, timings[guard]
+            case.mode, case.seconds = mode, timings[start_key(mode)]
+            case.lookups = lookups
             errors = hostguard_fixtures.run_case(case)
             if errors:
                 raise RuntimeError(errors[0])
             if hostguard.check_new_owner is not check:
                 raise RuntimeError('the timed check outlived its run')
-    return {'nodes': nodes, 'nova': spread(timings[False]),
-            'guard': spread(timings[True]),
-            'checks': len(in_guard) // repeats,
-            'in_guard': sum(in_guard) / repeats}
+            if objects_base.NovaObject.indirection_api is not None:
+                raise RuntimeError('the indirection API outlived its run')
+    return {'nodes': nodes,
+            'modes': [[key, {
+                'seconds': spread(timings[key]),
+                'checks': len(in_guard[key]) // repeats,
+                'looked': looked[key].count(True) // repeats,
+                'in_guard': sum(in_guard[key]) / repeats}]
+                for key in keys],
+            'get_by_nodename': min(lookups) if lookups else 0}
 
 
 def report_start(r):
-    nova, guard = r['nova'][0] / 1000, r['guard'][0] / 1000
+    modes = dict(r['modes'])
+    nova = modes['nova alone/none']['seconds'][0]
+    rows = []
+    for key, m in r['modes']:
+        guard_in, state = key.split('/')
+        seconds = m['seconds'][0]
+        rows.append([
+            guard_in, 'yes' if state == 'constraint' else 'no',
+            '%.1f (%.1f-%.1f)' % tuple(x / 1000 for x in m['seconds'])] + (
+            ['-'] * 4 if guard_in == 'nova alone' else [
+                '%+.1f%%' % ((seconds - nova) / nova * 100),
+                '%.2f (%d)' % (m['in_guard'], m['checks']),
+                m['looked'],
+                '%.1f%%' % (m['in_guard'] * 1000 / seconds * 100)]))
     return table(
         'First start of nova-compute with {:,} nodes (nova in-process, '
-        'SQLite), s: median (p25-p75); target: within 5%'.format(r['nodes']),
-        ['nova alone', 'guarded', 'difference', 'in the guard (checks)',
-         'share of the start'],
-        [['%.1f (%.1f-%.1f)' % tuple(x / 1000 for x in r['nova']),
-          '%.1f (%.1f-%.1f)' % tuple(x / 1000 for x in r['guard']),
-          '%+.1f%%' % ((guard - nova) / nova * 100),
-          '%.2f (%d)' % (r['in_guard'], r['checks']),
-          '%.1f%%' % (r['in_guard'] / guard * 100)]])
+        'SQLite), s: median (p25-p75); target: within 5%; nova\'s '
+        'get_by_nodename calls from nova-compute in a compute-only '
+        'start: {:,}'.format(r['nodes'], r['get_by_nodename']),
+        ['guard in', 'constraint', 'start', 'difference',
+         'in the guard, s (checks)', 'checks that looked up',
+         'share of the start'], rows)
 
 
 # audit

@@ -35,54 +35,12 @@ import fixtures
 from nova import exception
 from nova import objects
 from nova.objects import base as objects_base
-from nova.objects import compute_node
-from nova import rpc
-from oslo_messaging._drivers import common as rpc_common
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
 from nova_hostguard import lookup
 from tests.db import base
-
-
-def over_rpc(error):
-    """``error`` as nova-compute receives it from nova-conductor.
-
-    oslo.messaging's reply serialisation, with the modules nova allows.
-    """
-    return rpc_common.deserialize_remote_exception(
-        rpc_common.serialize_remote_exception(
-            (type(error), error, error.__traceback__)),
-        rpc.get_allowed_exmods())
-
-
-class UnguardedConductor(object):
-    """nova-conductor without the guard, as nova-compute's indirection API.
-
-    Runs nova's own remotable methods next to the database and answers as
-    the conductor does over RPC: results, or exceptions as they cross.
-    """
-
-    def _run(self, call):
-        saved = objects_base.NovaObject.indirection_api
-        objects_base.NovaObject.indirection_api = None
-        try:
-            return call()
-        except Exception as e:
-            raise over_rpc(e)
-        finally:
-            objects_base.NovaObject.indirection_api = saved
-
-    def object_action(self, context, objinst, objmethod, args, kwargs):
-        nova_method = getattr(compute_node.ComputeNode, objmethod)
-        result = self._run(lambda: nova_method(objinst, *args, **kwargs))
-        return {}, result
-
-    def object_class_action_versions(self, context, objname, objmethod,
-                                     object_versions, args, kwargs):
-        cls = objects_base.NovaObjectRegistry.obj_classes()[objname][0]
-        return self._run(
-            lambda: getattr(cls, objmethod)(context, *args, **kwargs))
+from tests.harness import conductor
 
 
 CREATORS = 8
@@ -249,7 +207,7 @@ class RaceTest(base.BackendTestCase):
         else:
             self.fail('the revive was not refused')
 
-        received = over_rpc(error)
+        received = conductor.over_rpc(error)
         self.assertIsInstance(received, exception.InvalidConfiguration)
         self.assertIn("hypervisor 'hv-revive' is already managed by host "
                       "'winner'", str(received))
@@ -265,7 +223,7 @@ class RaceTest(base.BackendTestCase):
         node.destroy()
         self.useFixture(fixtures.MockPatchObject(
             objects_base.NovaObject, 'indirection_api',
-            UnguardedConductor()))
+            conductor.Conductor()))
         self.create_after_first_lookup('winner', 'hv-revive')
 
         error = self.assertRaises(exception.InvalidConfiguration,
