@@ -184,13 +184,9 @@ def _other_owners(compute_node):
         return []
     name = compute_node.hypervisor_hostname
     context = compute_node._context
-    nodes = lookup.nodes_named(context, name)
-    owners = ownership.other_owners(nodes, name, compute_node.host)
-    if not owners and not getattr(nodes, 'complete', True):
-        # nova's exact lookup gave this host's own record first: another
-        # host's may follow it.
-        owners = ownership.other_owners(
-            lookup.nodes_like(context, name), name, compute_node.host)
+    owners = ownership.other_owners(
+        lookup.nodes_named(context, name, compute_node.host), name,
+        compute_node.host)
     return [(owner, _service_state(context, owner.host))
             for owner in owners]
 

@@ -45,9 +45,7 @@ Two ways, chosen by where the guard runs:
     the constraint: ``HV1``, ``hv1 ``, ``hé`` for ``hv1``, ``hv1``,
     ``he``): an exact match may be behind it;
   - the row returned is this host's own live record (a revive next to
-    it): another host's may be behind it. That one is decided by
-    :func:`nova_hostguard.guard`, which knows the host: the result is
-    marked incomplete (:class:`Found`).
+    it): another host's may be behind it.
 
 Every way may return a superset (MariaDB's collation, ``LIKE``);
 :func:`nova_hostguard.ownership.other_owners` keeps the exact matches.
@@ -63,38 +61,16 @@ from nova import objects
 from nova_hostguard import constraint
 
 
-class Found(list):
-    """Candidate nodes; ``complete`` false if others may have been left.
-
-    nova's ``get_by_nodename`` gives one row where there may be several:
-    if that row is no other host's, the others must be looked up
-    (:func:`nodes_like`).
-    """
-
-    complete = True
-
-
-def nodes_named(context, hypervisor_hostname):
+def nodes_named(context, hypervisor_hostname, host):
     """Compute nodes whose hypervisor_hostname may equal the given one.
 
-    :returns: a list (a superset of the exact matches), or a
-        :class:`Found` whose ``complete`` is false: see the module.
+    :param host: the host about to own the hypervisor; nova-compute's
+        exact lookup is conclusive only if it names another host.
+    :returns: a list, a superset of the exact matches: see the module.
     """
     if constraint.has_database_access():
         return _nodes_named_in_db(context, hypervisor_hostname)
-    return _nodes_named_from_compute(context, hypervisor_hostname)
-
-
-def nodes_like(context, hypervisor_hostname):
-    """Every node that may carry the name: the fallback.
-
-    For a :func:`nodes_named` that was not complete: nova's ``LIKE``
-    search from nova-compute; the equality query with database access
-    (always complete there).
-    """
-    if constraint.has_database_access():
-        return _nodes_named_in_db(context, hypervisor_hostname)
-    return _nodes_named_over_rpc(context, hypervisor_hostname)
+    return _nodes_named_from_compute(context, hypervisor_hostname, host)
 
 
 @main_db_api.pick_context_manager_reader
@@ -108,17 +84,15 @@ def _nodes_named_in_db(context, hypervisor_hostname):
     ).all()
 
 
-def _nodes_named_from_compute(context, hypervisor_hostname):
+def _nodes_named_from_compute(context, hypervisor_hostname, host):
     try:
         node = objects.ComputeNode.get_by_nodename(
             _live_only(context), hypervisor_hostname)
     except exception.ComputeHostNotFound:
-        return Found()
-    if node.hypervisor_hostname != hypervisor_hostname:
-        return _nodes_named_over_rpc(context, hypervisor_hostname)
-    found = Found([node])
-    found.complete = False
-    return found
+        return []
+    if node.hypervisor_hostname == hypervisor_hostname and node.host != host:
+        return [node]
+    return _nodes_named_over_rpc(context, hypervisor_hostname)
 
 
 def _live_only(context):

@@ -65,8 +65,8 @@ class RaceTest(base.BackendTestCase):
         looked = threading.local()
         real = lookup.nodes_named
 
-        def nodes_named(context, name):
-            found = real(context, name)
+        def nodes_named(context, name, host):
+            found = real(context, name, host)
             if not getattr(looked, 'once', False):
                 looked.once = True
                 barrier.wait(timeout=60)
@@ -243,8 +243,8 @@ class RaceTest(base.BackendTestCase):
         real = lookup.nodes_named
         done = []
 
-        def nodes_named(context, wanted):
-            found = real(context, wanted)
+        def nodes_named(context, wanted, host_to_own):
+            found = real(context, wanted, host_to_own)
             if not done:
                 done.append(True)
                 self.create(host, name)

@@ -143,11 +143,11 @@ class LookupFailedAtStartupTest(framework.SharedHypervisorTestCase):
         real = lookup.nodes_named
         failed = []
 
-        def nodes_named(context, name):
+        def nodes_named(context, name, host):
             if not failed:
                 failed.append(name)
                 raise oslo_messaging.MessagingTimeout('no conductor')
-            return real(context, name)
+            return real(context, name, host)
         self.useFixture(fixtures.MockPatchObject(
             lookup, 'nodes_named', nodes_named))
 
