@@ -73,7 +73,40 @@ hostguard_opts = [
              'nova-api, nova-conductor and nova-scheduler are never '
              'delayed by it. Set to false to start nova-compute without '
              'this check (for instance when a cluster manager already '
-             'fences the previous owner).'),
+             'fences the previous owner). With backend_url set, a lock '
+             'in that lock service decides instead of the watch.'),
+    cfg.StrOpt(
+        'backend_url',
+        secret=True,
+        help='The backend URL of a lock service (a tooz URL, as in other '
+             'OpenStack services\' [coordination] backend_url), for '
+             'example etcd3+http://etcd.example.org:2379, '
+             'redis://:password@redis.example.org:6379, '
+             'zookeeper://zk.example.org:2181, or a mysql:// or '
+             'postgresql:// database URL. When set (and '
+             'one_process_per_host is true), nova-compute takes a lock named '
+             'for its [DEFAULT] host before it reads its service record, '
+             'holds it for its whole life, and refuses to start while '
+             'another process holds it: a real mutual exclusion, where the '
+             'heartbeat watch only guesses. A process that finds another '
+             'holder of its lock (it was paused or cut off past the lock '
+             'service\'s session time) stops at once; a lock service that '
+             'does not answer stops nothing that runs. Read only by '
+             'nova-compute. Unset (the default): the heartbeat watch. The '
+             'driver\'s Python package must be installed (etcd3gw, redis, '
+             'kazoo, PyMySQL or psycopg2).'),
+    cfg.IntOpt(
+        'lock_wait',
+        default=60,
+        min=0,
+        help='Seconds a starting nova-compute waits for its host\'s lock '
+             '(with backend_url set) before it refuses to start. Keep it '
+             'longer than the lock service\'s session time (tooz\'s etcd '
+             'and Redis drivers: 30 seconds unless the URL sets timeout): '
+             'a process restarted right after its predecessor was killed '
+             'then waits for the old lock to expire instead of refusing. '
+             'Also how long a start waits for a lock service that does not '
+             'answer.'),
 ]
 
 

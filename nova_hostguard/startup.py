@@ -10,32 +10,41 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""One live nova-compute per host: the reads, the wait and the refusal.
+"""One live nova-compute per host: the lock or the watch, and the refusal.
 
-The decision is :mod:`nova_hostguard.takeover` (why a heartbeat watch,
-and its bounds); this module reads the service row over nova's own
-remotable ``Service.get_by_host_and_binary``, sleeps between reads, and
-raises. It runs inside nova-compute's ``Service.start``, from the first
-read of its own service row (:class:`nova_hostguard.objects.
-GuardedService`), which comes before ``init_host``.
+Runs inside nova-compute's ``Service.start``, from the first read of its
+own service row (:class:`nova_hostguard.objects.GuardedService`), which
+comes before ``init_host``. With ``[hostguard] backend_url`` the host's
+lock in a lock service decides (:mod:`nova_hostguard.hostlock`); without
+it, a watch of the service row's heartbeat (:mod:`nova_hostguard.
+takeover`, which says what the watch can and cannot see).
 """
 
+import atexit
+import logging as std_logging
+import os
+import random
 import threading
 import time
 
 from nova import exception
 from nova.objects import base as objects_base
 from oslo_log import log as logging
-from oslo_utils import timeutils
 
 from nova_hostguard import conf as hostguard_conf
 from nova_hostguard import guard
+from nova_hostguard import hostlock
 from nova_hostguard import takeover
 
 LOG = logging.getLogger(__name__)
 
 #: Seconds between two reads of the service row during a watch.
 POLL_INTERVAL = 1.0
+
+#: Seconds between writing the claim and reading it back: longer than a
+#: write to the service row takes, so that a claim written at the same
+#: moment by another starting process is seen by one of the two.
+SETTLE = 2.0
 
 #: Set once this process has run (or passed over) the start-up check.
 _checked = threading.Event()
@@ -59,13 +68,57 @@ def wants_check(host, binary):
 
 
 def check(read, host):
-    """Refuse to start while another process heartbeats as ``host``.
+    """Refuse to start while another process runs as ``host``.
 
     :param read: a function returning this host's nova-compute
         ``Service`` (or None), as nova's remotable lookup does.
     :returns: the last ``Service`` read, for nova's start to go on with.
     :raises: nova.exception.InvalidConfiguration in ``enforce`` mode.
     """
+    options = guard.settings_conf()[guard.settings_group()]
+    if options.backend_url:
+        _hold_lock(options.backend_url, host, options.lock_wait)
+        return read()
+    return _watch(read, host)
+
+
+def _hold_lock(url, host, wait):
+    """Take the host's lock and keep it for the process's life."""
+    try:
+        host_lock = hostlock.HostLock(url, host)
+    except Exception as e:
+        _refuse(hostlock.bad_url_message(url, e), fatal_in_warn_mode=True)
+        return
+    try:
+        waited = host_lock.acquire(wait)
+    except hostlock.BackendUnavailable as e:
+        _refuse(hostlock.unavailable_message(url, host, wait, e))
+        return
+    except hostlock.HeldElsewhere as e:
+        _refuse(hostlock.held_message(url, host, e.holders, e.waited))
+        return
+    LOG.info('nova-hostguard: holds the lock of host %r in %s (waited '
+             '%.2f s); no other nova-compute process can start as this '
+             'host while this one runs.', host, hostlock.safe_url(url),
+             waited)
+    keeper = hostlock.Keeper(host_lock, lambda holders: _fence(
+        url, host, holders))
+    keeper.start()
+
+    def release():
+        keeper.stop()
+        host_lock.stop()
+    atexit.register(release)
+
+
+def _fence(url, host, holders):
+    """Stop at once: another process holds this host's lock now."""
+    LOG.critical(hostlock.fenced_message(url, host, holders))
+    std_logging.shutdown()
+    os._exit(hostlock.FENCED_EXIT)
+
+
+def _watch(read, host):
     conf = guard.settings_conf()
     started = time.monotonic()
     service = read()
@@ -75,95 +128,118 @@ def check(read, host):
                     'for another nova-compute process running as host %r.',
                     conf.servicegroup_driver, host)
         return service
-    plan = takeover.plan(service, timeutils.utcnow(), conf.report_interval,
-                         conf.service_down_time)
+    plan = takeover.plan(service, conf.report_interval)
     if plan.action == takeover.START:
-        LOG.info('nova-hostguard: no other nova-compute process heartbeats '
-                 'as host %r (%s); starting (checked in %.2f s).', host,
-                 plan.reason, time.monotonic() - started)
-        _claim(service, conf.report_interval)
+        LOG.info('nova-hostguard: %s; starting as host %r (checked in '
+                 '%.2f s).', plan.reason, host, time.monotonic() - started)
         return service
-    LOG.info('nova-hostguard: the nova-compute service of host %r is up '
-             '(%s); watching its heartbeat for %.1f s for another process '
-             'running as this host.', host, plan.reason, plan.seconds)
+    LOG.info('nova-hostguard: watching the heartbeat of host %r for %.1f s '
+             'for another nova-compute process running as this host (%s).',
+             host, plan.seconds, plan.reason)
     first = takeover.heartbeat_of(service)
     deadline = time.monotonic() + plan.seconds
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        time.sleep(min(POLL_INTERVAL, remaining))
-        latest = read()
+    while time.monotonic() < deadline:
+        time.sleep(min(POLL_INTERVAL, max(0, deadline - time.monotonic())))
+        latest = _read_retrying(read, host)
+        if latest is _UNREAD:
+            continue
         if latest is None:
             # Deleted meanwhile ("openstack compute service delete"):
             # nova's start creates it again.
-            service = None
-            break
+            return None
         if takeover.another_process_reported(
                 first, takeover.heartbeat_of(latest)):
-            _refuse(host, latest, time.monotonic() - started,
-                    conf.report_interval)
+            _refuse(takeover.refusal_message(
+                host, takeover.last_heartbeat(latest),
+                time.monotonic() - started, conf.report_interval))
             return latest
         service = latest
-    LOG.info('nova-hostguard: no heartbeat as host %r while watching: '
-             'the previous nova-compute process has stopped; starting '
-             '(checked in %.2f s).', host, time.monotonic() - started)
-    _claim(service, conf.report_interval)
+    return _claim(read, service, host, started, conf.report_interval)
+
+
+_UNREAD = object()
+
+
+def _read_retrying(read, host):
+    """One read of the row during the watch; a failed read is skipped.
+
+    A conductor restarting or slow (MessagingTimeout) must not stop
+    nova-compute's start: the watch goes on and reads again.
+    """
+    try:
+        return read()
+    except Exception as e:
+        LOG.warning('nova-hostguard: could not read the service record of '
+                    'host %r while watching it (%s: %s); reading again.',
+                    host, type(e).__name__, e)
+        return _UNREAD
+
+
+def _claim(read, service, host, started, report_interval):
+    """Mark the row as this process's, and see that nobody else did.
+
+    Two processes can finish their watches at the same moment. Each
+    writes a report_count of its own, lower than the row's (nova moves
+    ``last_seen_up`` only when the count rises, so the claim never makes
+    the service look "up": a nova-compute that never finishes starting
+    goes down after service_down_time as without the plugin), waits
+    :data:`SETTLE` seconds and reads it back: the process whose value is
+    gone refuses. Until nova's own heartbeat runs, the claim is renewed
+    every ``report_interval`` (a lower count again), so that a process
+    starting meanwhile sees this one in its watch.
+    """
+    claimed = takeover.claim_count(service.report_count,
+                                   random.randrange(takeover.CLAIM_SPREAD))
+    if not _write_count(service, claimed):
+        return service
+    time.sleep(SETTLE)
+    latest = _read_retrying(read, host)
+    if latest is _UNREAD:
+        latest = _read_retrying(read, host)
+    if latest is not _UNREAD and latest is not None and \
+            latest.report_count != claimed:
+        _refuse(takeover.overlap_message(
+            host, time.monotonic() - started, report_interval))
+        return latest
+    LOG.info('nova-hostguard: no other nova-compute process runs as host '
+             '%r; starting (checked in %.2f s).', host,
+             time.monotonic() - started)
+    _renew_claim(service, claimed, report_interval)
     return service
 
 
-def _claim(service, report_interval):
-    """Heartbeat from the check on, until nova's own heartbeat runs.
-
-    nova's service group starts heartbeating only at the end of
-    ``Service.start`` (after ``init_host`` and the resource tracker, which
-    take minutes on a big host) and 5 s later. Until then the row would
-    show the previous process's last heartbeat, and a second process
-    starting meanwhile would see nothing alive. So this process reports
-    at once and every ``report_interval`` after, on the very object it
-    hands to nova, and stops once nova's heartbeat has moved the count
-    (or the process exits).
-    """
-    if service is None or not report_interval or report_interval <= 0:
-        return
-    written = [_report(service)]
-    if written[0] is None:
-        return
-
-    def keep_reporting():
+def _renew_claim(service, written, report_interval):
+    def renew():
+        count = written
         while True:
             time.sleep(report_interval)
-            if service.report_count != written[0]:
-                LOG.debug('nova-hostguard: nova heartbeats as host %r '
-                          'now; the start-up heartbeat ends.', service.host)
+            if service.report_count != count:
+                LOG.debug('nova-hostguard: nova heartbeats as host %r now; '
+                          'the start-up claim ends.', service.host)
                 return
-            count = _report(service)
-            if count is None:
+            count -= 1
+            if not _write_count(service, count):
                 return
-            written[0] = count
-
-    thread = threading.Thread(target=keep_reporting, daemon=True,
-                              name='hostguard-startup-heartbeat')
-    thread.start()
+    threading.Thread(target=renew, daemon=True,
+                     name='hostguard-startup-claim').start()
 
 
-def _report(service):
-    """One heartbeat, as nova's database service group writes it."""
+def _write_count(service, count):
+    """Write ``count`` as the row's report_count, as nova's heartbeat does."""
     try:
-        service.report_count += 1
+        service.report_count = count
         service.save()
     except Exception:
-        LOG.warning('nova-hostguard: could not report the start-up '
-                    'heartbeat of host %r; a second process started now '
-                    'may not see this one.', service.host, exc_info=True)
-        return None
-    return service.report_count
+        LOG.warning('nova-hostguard: could not mark the service record of '
+                    'host %r as this process\'s; a second process started '
+                    'now may not see this one.', service.host,
+                    exc_info=True)
+        return False
+    return True
 
 
-def _refuse(host, service, watched, report_interval):
-    message = takeover.refusal_message(
-        host, takeover.last_heartbeat(service), watched, report_interval)
-    if guard.mode() == hostguard_conf.MODE_WARN:
+def _refuse(message, fatal_in_warn_mode=False):
+    if guard.mode() == hostguard_conf.MODE_WARN and not fatal_in_warn_mode:
         LOG.warning('%s ([hostguard] mode = warn: starting anyway.)',
                     message)
         return

@@ -27,56 +27,51 @@ nova's database service group writes a heartbeat every
 one and nova-conductor sets ``last_seen_up``. A service counts as "up" for
 ``service_down_time`` (60 s) after it, so "up" cannot tell a live process
 from one stopped a moment ago: an ordinary restart would be refused for a
-minute. Instead the check *watches* the service row:
+minute. Instead the check *watches* the service row for
+``1.5 × report_interval`` from the moment it starts (the half interval is
+the margin for a late heartbeat). Any change of the row's heartbeat in
+that time means another process is alive: refuse. None means the previous
+process has stopped.
 
-* no service row, or a last heartbeat older than ``service_down_time``
-  (stale, "down"): nobody heartbeats; start at once, no wait;
-* a fresh last heartbeat: a live process writes its next heartbeat within
-  one ``report_interval`` of it. The check re-reads the row until
-  ``last heartbeat + report_interval × 1.5`` (the half interval is the
-  margin for a late heartbeat: a busy process, a slow conductor). Any
-  new heartbeat in that time means another process is alive: refuse. None
-  means the previous process has stopped: start.
+The watch is measured from now, never from the timestamps in the row: a
+late heartbeat, or a nova-compute clock ahead of nova-conductor's, cannot
+shorten it or turn it off. A start with a service row therefore takes
+``1.5 × report_interval`` longer (15 s with nova's defaults); a first
+start (no row) does not wait.
 
-A process that passed the check reports a heartbeat at once and every
-``report_interval`` until nova's own heartbeat takes over (nova starts it
+Two processes whose watches end at the same moment would both start. So
+each then *claims* the row: it writes a report_count of its own, lower
+than the row's, waits a moment and reads it back; the process whose value
+was overwritten refuses. nova moves ``last_seen_up`` only when the count
+rises, so a claim never makes the service look "up": a nova-compute that
+never finishes starting goes down after ``service_down_time`` exactly as
+without the plugin. Until nova's own heartbeat takes over (nova starts it
 only at the end of ``Service.start``, after ``init_host`` and the resource
-tracker, and 5 s later): without that, a second process starting in that
-time would see only the previous process's old heartbeat.
-
-The watch is measured from the last heartbeat, not from the start: a
-process restarted after a clean stop (nova-compute takes seconds to stop
-and to come up again) finds most of the window already past, and one whose
-last heartbeat is older than the window has missed a heartbeat, so it is
-not waited for at all. The delay a start can get is therefore bounded by
-``1.5 × report_interval`` (15 s with nova's defaults), and only when the
-last heartbeat is younger than that.
+tracker), the claim is renewed every ``report_interval`` with a lower
+count again, so that a process starting meanwhile sees it in its watch.
 
 Why not the consumers of the ``compute.<host>`` queue: they are a RabbitMQ
-notion (oslo.messaging has no API for them; the management API needs its
-own credentials and endpoint, a passive ``queue_declare`` a kombu
-connection of our own), and RabbitMQ keeps a consumer of a dead process
-until its connection's heartbeat times out. The heartbeat in the service
-row is what nova itself and the operator (``openstack compute service
-list``) read, over the same conductor nova-compute already talks to.
+notion (oslo.messaging has no API for them), and RabbitMQ keeps a
+consumer of a dead process until its connection's heartbeat times out.
 
-What it cannot see
-------------------
+What only a lock service gives
+------------------------------
+
+The watch guesses from a row that two processes read alone; a lock
+service (``[hostguard] backend_url``, :mod:`nova_hostguard.hostlock`)
+decides. What the watch cannot see:
 
 * A live process that cannot heartbeat (cut off from RabbitMQ or its
-  conductor, frozen) is not seen; if it comes back later, two processes
-  run. Only fencing closes that.
-* The check runs once, at start, in the starting process: a process
-  already running is not stopped by it.
-* Two first starts of a host at the same moment (no service row yet,
-  nothing to heartbeat into) both pass; nova's own service record
-  creation lets one of them win the row, not the process.
-* It relies on the clocks of nova-conductor (which writes
-  ``last_seen_up``) and nova-compute agreeing, as nova's own "up" does;
-  a nova-compute clock ahead of the conductor's shortens the watch.
+  conductor, paused) is not seen; if it comes back later, two processes
+  run. Only the lock (or fencing) closes that.
+* Two *first* starts of a host (no service row yet: nova creates it only
+  after ``init_host``) both pass, and a first start's whole ``init_host``
+  runs with nothing to claim.
+* Two claims can collide (the same value drawn, one chance in
+  :data:`CLAIM_SPREAD`), and a write slower than the settle time can
+  reach the row after the other process read it back.
 * It reads nova's database service group (``servicegroup_driver = db``,
-  nova's default); with ``mc`` the heartbeat is not in the row and the
-  check does not run (it says so at start).
+  nova's default); with ``mc`` the check does not run (it says so).
 """
 
 import collections
@@ -86,6 +81,9 @@ from nova_hostguard import display
 #: How much longer than one report interval the check waits for the
 #: next heartbeat of a live process.
 MARGIN_FACTOR = 0.5
+
+#: How many different claims two starting processes draw from.
+CLAIM_SPREAD = 4096
 
 #: What the check decides.
 START = 'start'
@@ -119,13 +117,12 @@ def window(report_interval):
     return report_interval * (1 + MARGIN_FACTOR)
 
 
-def plan(service, now, report_interval, service_down_time):
+def plan(service, report_interval):
     """What to do on the first read of this host's service row.
 
     :param service: the nova-compute ``Service`` of this host, or None.
-    :param now: the current time (UTC, naive or aware like the service's).
     :returns: a :class:`Plan`: ``START`` (seconds 0) or ``WATCH`` the row
-        for ``seconds`` (never more than :func:`window`).
+        for ``seconds`` (:func:`window`), whatever the row's timestamps say.
     """
     if service is None:
         return Plan(START, 0, 'no nova-compute service record for this '
@@ -133,19 +130,18 @@ def plan(service, now, report_interval, service_down_time):
     if not report_interval or report_interval <= 0:
         return Plan(START, 0, 'report_interval is 0: services send no '
                     'heartbeat to watch')
-    heartbeat = last_heartbeat(service)
-    if heartbeat is None:
-        return Plan(START, 0, 'no heartbeat recorded')
-    age = _seconds(now, heartbeat)
-    if abs(age) > service_down_time:
-        return Plan(START, 0, 'last heartbeat %.0f s ago, older than '
-                    'service_down_time (%s s)' % (age, service_down_time))
-    remaining = min(window(report_interval), window(report_interval) - age)
-    if remaining <= 0:
-        return Plan(START, 0, 'last heartbeat %.1f s ago: a live process '
-                    'would have reported again within %.1f s'
-                    % (age, window(report_interval)))
-    return Plan(WATCH, remaining, 'last heartbeat %.1f s ago' % age)
+    return Plan(WATCH, window(report_interval),
+                'last heartbeat %s' % _when(last_heartbeat(service)))
+
+
+def claim_count(report_count, draw):
+    """The report_count a starting process writes to claim the row.
+
+    Lower than the row's, so that nova does not count it as a heartbeat,
+    and one of :data:`CLAIM_SPREAD` values, so that two processes claiming
+    at once write different ones.
+    """
+    return (report_count or 0) - 1 - draw
 
 
 def another_process_reported(first, latest):
@@ -187,20 +183,30 @@ def refusal_message(host, heartbeat, watched, report_interval):
         'is shutting down, wait for it to exit, then start this one again. '
         'If this process was meant to run as another host, set '
         '"[DEFAULT] host" in its nova.conf. To run without this check, set '
-        '"[hostguard] one_process_per_host = false".' % {
+        '"[hostguard] one_process_per_host = false". A lock service '
+        '([hostguard] backend_url) decides this for certain; the heartbeat '
+        'watch only guesses.' % {
             'host': host, 'bare': display.bare(host), 'hb': _when(heartbeat),
             'watched': watched, 'ri': report_interval})
+
+
+def overlap_message(host, watched, report_interval):
+    """Two processes finished their watches together; this one lost."""
+    return (
+        'nova-hostguard: another nova-compute process started as host '
+        '%(host)r at the same moment as this one: it claimed the service '
+        'record after this one did (checked for %(watched).1f s; '
+        'report_interval %(ri)s s). Two nova-compute processes as one '
+        'host would both take compute.%(bare)s RPC requests and both manage '
+        'the hypervisor; refusing to start this one before it touches any '
+        'instance. Stop the other process first, or let it run. A lock '
+        'service ([hostguard] backend_url) decides this for certain; the '
+        'heartbeat watch only guesses.' % {
+            'host': host, 'bare': display.bare(host), 'watched': watched,
+            'ri': report_interval})
 
 
 def _when(moment):
     if moment is None:
         return 'unknown'
     return moment.strftime('%Y-%m-%d %H:%M:%S UTC')
-
-
-def _seconds(now, then):
-    """``now - then`` in seconds, whether or not they carry a timezone."""
-    if (now.tzinfo is None) != (then.tzinfo is None):
-        now = now.replace(tzinfo=None)
-        then = then.replace(tzinfo=None)
-    return (now - then).total_seconds()

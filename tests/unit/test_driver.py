@@ -200,6 +200,6 @@ class DriverTest(testtools.TestCase):
 
     def test_options_are_discoverable(self):
         self.assertEqual(
-            ['mode', 'one_process_per_host'],
+            ['mode', 'one_process_per_host', 'backend_url', 'lock_wait'],
             [o.name for o in driver.HostGuardDriver()
              .list_options_for_discovery()])

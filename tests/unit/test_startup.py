@@ -27,6 +27,7 @@ import fixtures
 from nova import exception
 from nova.objects import base as objects_base
 from oslo_config import cfg
+import oslo_messaging as messaging
 from oslo_utils import timeutils
 import testtools
 
@@ -36,9 +37,16 @@ from nova_hostguard import startup
 
 REPORT_INTERVAL = 1
 
+#: What a read or a save of the row takes: one RPC call to nova-conductor.
+RPC_LATENCY = 0.01
+
 
 class Row:
-    """The host's service row, and the one object a process reads of it."""
+    """The host's service row, and the one object a process reads of it.
+
+    It saves as nova's ``service_update`` does: ``last_seen_up`` moves only
+    when the report count rises.
+    """
 
     host = 'hostA'
 
@@ -48,26 +56,33 @@ class Row:
         self.last_seen_up = moment
         self.created_at = moment - datetime.timedelta(days=1)
         self.saves = []
+        self._mutex = threading.Lock()
 
     def read(self):
-        copy = Row.__new__(Row)
-        copy.__dict__.update(self.__dict__)
+        time.sleep(RPC_LATENCY)
+        with self._mutex:
+            copy = Row.__new__(Row)
+            copy.__dict__.update(self.__dict__)
         copy.save = lambda: self._save(copy)
         return copy
 
     def _save(self, copy):
-        self.saves.append(copy.report_count)
-        self.report_count = copy.report_count
-        self.last_seen_up = timeutils.utcnow()
+        time.sleep(RPC_LATENCY)
+        with self._mutex:
+            self.saves.append(copy.report_count)
+            if copy.report_count > self.report_count:
+                self.last_seen_up = timeutils.utcnow()
+            self.report_count = copy.report_count
 
     def other_process_reports(self):
-        self.report_count += 1
-        self.last_seen_up = timeutils.utcnow()
+        with self._mutex:
+            self.report_count += 1
+            self.last_seen_up = timeutils.utcnow()
 
 
 def _nova_reports(service):
-    """Count a heartbeat as nova's: the start-up heartbeat then ends."""
-    service.report_count = -1
+    """Count a heartbeat as nova's: the start-up claim then ends."""
+    service.report_count = 10 ** 6
 
 
 def _configure_guard(test, nova_opts):
@@ -108,66 +123,168 @@ class CheckTest(testtools.TestCase):
             cfg.IntOpt('service_down_time', default=60),
             cfg.StrOpt('servicegroup_driver', default='db'),
         ])
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup.SETTLE', 0.3))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup.POLL_INTERVAL', 0.1))
 
-    def test_stale_heartbeat_starts_at_once_and_reports(self):
-        row = Row(seconds_ago=120)
-        began = time.monotonic()
-        service = startup.check(row.read, 'hostA')
-        self.assertLess(time.monotonic() - began, 0.5)
-        self.addCleanup(_nova_reports, service)
-        # The start-up heartbeat: at once, on the object nova gets.
-        self.assertEqual([8], row.saves)
-        self.assertEqual(8, service.report_count)
+    def check(self, read, host='hostA'):
+        service = startup.check(read, host)
+        if service is not None:
+            self.addCleanup(_nova_reports, service)
+        return service
 
     def test_no_service_row_starts_at_once(self):
         began = time.monotonic()
-        self.assertIsNone(startup.check(lambda: None, 'hostA'))
+        self.assertIsNone(self.check(lambda: None))
         self.assertLess(time.monotonic() - began, 0.5)
 
-    def test_fresh_heartbeat_without_news_waits_out_the_window(self):
+    def test_a_row_is_watched_a_whole_window_then_claimed(self):
         row = Row(seconds_ago=0.2)
         began = time.monotonic()
-        service = startup.check(row.read, 'hostA')
+        service = self.check(row.read)
         waited = time.monotonic() - began
-        self.addCleanup(_nova_reports, service)
-        # Until 1.5 report intervals after the last heartbeat.
-        self.assertGreater(waited, 1.0)
-        self.assertLess(waited, 1.5 + 0.5)
-        self.assertEqual([8], row.saves[:1])
+        # 1.5 report intervals from now, then the settle time.
+        self.assertGreater(waited, 1.5 + 0.3)
+        self.assertLess(waited, 1.5 + 0.3 + 1.0)
+        # The claim: one save, a count lower than the row's.
+        self.assertEqual(1, len(row.saves))
+        self.assertLess(row.saves[0], 7)
+        self.assertEqual(row.saves[0], service.report_count)
+
+    def test_a_stale_row_is_watched_too(self):
+        # A heartbeat older than service_down_time: nova calls the service
+        # down, but a process in its init_host would not heartbeat yet.
+        row = Row(seconds_ago=120)
+        self.assertRaises(exception.InvalidConfiguration, self.check,
+                          _another_reports_at_read_2(row))
+
+    def test_a_late_heartbeat_keeps_the_watch_on(self):
+        # Issue 19, defect 2: a heartbeat 1.6 intervals old (late, within
+        # service_down_time) used to mean "start" without a watch.
+        row = Row(seconds_ago=1.6 * REPORT_INTERVAL)
+        e = self.assertRaises(exception.InvalidConfiguration, self.check,
+                              _another_reports_at_read_2(row))
+        self.assertIn("another nova-compute process is running as host "
+                      "'hostA'", str(e))
+
+    def test_a_clock_ahead_keeps_the_watch_on(self):
+        # Issue 19, defect 2: this clock 14 intervals ahead of the
+        # conductor's makes a fresh heartbeat look 14 intervals old.
+        row = Row(seconds_ago=14 * REPORT_INTERVAL)
+        self.assertRaises(exception.InvalidConfiguration, self.check,
+                          _another_reports_at_read_2(row))
 
     def test_a_heartbeat_while_watching_is_refused(self):
         row = Row(seconds_ago=0.2)
-        e = self.assertRaises(exception.InvalidConfiguration,
-                              startup.check, _another_reports_at_read_2(row),
-                              'hostA')
+        e = self.assertRaises(exception.InvalidConfiguration, self.check,
+                              _another_reports_at_read_2(row))
         self.assertIn("another nova-compute process is running as host "
                       "'hostA'", str(e))
+        self.assertIn('[hostguard] backend_url', str(e))
         self.assertEqual([], row.saves)
+
+    def test_a_failed_read_while_watching_is_read_again(self):
+        # Issue 19, defect 4: a conductor restarting (MessagingTimeout)
+        # during the watch used to abort nova-compute's start.
+        row = Row(seconds_ago=0.2)
+        reads = []
+
+        def read():
+            reads.append(1)
+            if len(reads) in (2, 3):
+                raise messaging.MessagingTimeout('conductor restarting')
+            return row.read()
+        self.assertIsNotNone(self.check(read))
+        self.assertGreater(len(reads), 3)
+
+    def test_a_failed_read_does_not_hide_another_process(self):
+        row = Row(seconds_ago=0.2)
+        reads = []
+
+        def read():
+            reads.append(1)
+            if len(reads) == 2:
+                row.other_process_reports()
+                raise messaging.MessagingTimeout('conductor restarting')
+            return row.read()
+        self.assertRaises(exception.InvalidConfiguration, self.check, read)
+
+    def test_the_claim_never_makes_the_service_look_up(self):
+        # Issue 19, defect 3: the start-up heartbeat kept a nova-compute
+        # that never finished starting "up" for ever. The claim writes
+        # lower counts, which nova does not count as heartbeats.
+        row = Row(seconds_ago=0.2)
+        last_seen_up = row.last_seen_up
+        self.check(row.read)
+        time.sleep(REPORT_INTERVAL * 2.5)
+        self.assertEqual(last_seen_up, row.last_seen_up)
+        self.assertEqual(3, len(row.saves))
+        self.assertEqual(sorted(row.saves, reverse=True), row.saves)
+        self.assertLess(row.saves[0], 7)
+
+    def test_a_crash_loop_never_makes_the_service_look_up(self):
+        row = Row(seconds_ago=0.2)
+        last_seen_up = row.last_seen_up
+        for _attempt in range(3):
+            service = startup.check(row.read, 'hostA')
+            # The process fails in init_host and exits: its claim ends.
+            _nova_reports(service)
+        self.assertEqual(3, len(row.saves))
+        self.assertEqual(last_seen_up, row.last_seen_up)
+
+    def test_the_claim_ends_when_nova_reports(self):
+        row = Row(seconds_ago=0.2)
+        service = self.check(row.read)
+        time.sleep(REPORT_INTERVAL * 1.5)
+        self.assertEqual(2, len(row.saves))
+        # nova's service group heartbeats on the same object.
+        service.report_count += 1
+        service.save()
+        time.sleep(REPORT_INTERVAL * 2.5)
+        self.assertEqual(3, len(row.saves))
+        self.assertEqual(row.saves[1] + 1, row.saves[2])
+
+    def test_overlapping_starts_one_starts(self):
+        # Issue 19, defect 1: two processes whose watches overlap (the
+        # owner died 0.5 s before; the second starts 0-1 s after the
+        # first) both started, 12 of 12. Repeated trials, count the bad.
+        both_started = 0
+        for delay in (0.0, 0.05, 0.1, 0.3, 0.6, 1.0):
+            row = Row(seconds_ago=0.5)
+            outcomes = []
+
+            def start(pause):
+                time.sleep(pause)
+                try:
+                    service = startup.check(row.read, 'hostA')
+                except exception.InvalidConfiguration:
+                    outcomes.append('refused')
+                else:
+                    outcomes.append('started')
+                    self.addCleanup(_nova_reports, service)
+            threads = [threading.Thread(target=start, args=(pause,))
+                       for pause in (0, delay)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            self.assertEqual(2, len(outcomes))
+            both_started += outcomes.count('started') == 2
+        self.assertEqual(0, both_started)
 
     def test_warn_mode_starts_anyway(self):
         self.conf.set_override('mode', 'warn', hostguard_conf.GROUP)
         row = Row(seconds_ago=0.2)
-        self.assertIsNotNone(startup.check(_another_reports_at_read_2(row),
-                                           'hostA'))
+        self.assertIsNotNone(self.check(_another_reports_at_read_2(row)))
 
     def test_memcache_service_group_is_not_checked(self):
         self.conf.set_override('servicegroup_driver', 'mc')
         row = Row(seconds_ago=0.2)
         began = time.monotonic()
-        startup.check(row.read, 'hostA')
+        self.check(row.read)
         self.assertLess(time.monotonic() - began, 0.5)
         self.assertEqual([], row.saves)
-
-    def test_start_up_heartbeat_ends_when_nova_reports(self):
-        row = Row(seconds_ago=120)
-        service = startup.check(row.read, 'hostA')
-        time.sleep(REPORT_INTERVAL * 2.5)
-        self.assertEqual([8, 9, 10], row.saves)
-        # nova's service group heartbeats on the same object.
-        service.report_count += 1
-        service.save()
-        time.sleep(REPORT_INTERVAL * 2.5)
-        self.assertEqual([8, 9, 10, 11], row.saves)
 
 
 class WantsCheckTest(testtools.TestCase):

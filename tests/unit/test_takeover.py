@@ -32,8 +32,8 @@ def service(seconds_ago, report_count=7, never_reported=False):
     return Service(report_count, moment, moment - datetime.timedelta(days=1))
 
 
-def plan(svc, report_interval=10, service_down_time=60, now=NOW):
-    return takeover.plan(svc, now, report_interval, service_down_time)
+def plan(svc, report_interval=10):
+    return takeover.plan(svc, report_interval)
 
 
 class PlanTest(testtools.TestCase):
@@ -41,53 +41,38 @@ class PlanTest(testtools.TestCase):
     def test_first_start_has_no_service_and_no_wait(self):
         self.assertEqual((takeover.START, 0), plan(None)[:2])
 
-    def test_stale_heartbeat_no_wait(self):
-        # Down as nova's service group says it: older than
-        # service_down_time.
-        self.assertEqual((takeover.START, 0), plan(service(61))[:2])
-        self.assertEqual((takeover.START, 0), plan(service(3600))[:2])
-
-    def test_heartbeat_older_than_the_window_no_wait(self):
-        # Up for nova, but a live process would have reported again.
-        self.assertEqual((takeover.START, 0), plan(service(15))[:2])
-        self.assertEqual((takeover.START, 0), plan(service(59))[:2])
-
-    def test_fresh_heartbeat_is_watched_until_the_window_ends(self):
-        p = plan(service(4))
-        self.assertEqual(takeover.WATCH, p.action)
-        self.assertAlmostEqual(11.0, p.seconds)
-        p = plan(service(14.5))
-        self.assertEqual(takeover.WATCH, p.action)
-        self.assertAlmostEqual(0.5, p.seconds)
-
-    def test_watch_never_longer_than_the_window(self):
-        # A heartbeat "in the future" (the conductor's clock ahead).
-        p = plan(service(-30))
-        self.assertEqual(takeover.WATCH, p.action)
-        self.assertEqual(15.0, p.seconds)
-        for age in range(-60, 61):
-            self.assertLessEqual(plan(service(age)).seconds, 15.0, age)
+    def test_every_row_is_watched_a_whole_window_whatever_its_age(self):
+        # Issue 19, defect 2: the age of the last heartbeat comes from two
+        # clocks and a heartbeat that may be late; it no longer shortens
+        # or skips the watch.
+        for age in (-30, 0, 4, 14.5, 15, 16, 59, 61, 3600):
+            self.assertEqual((takeover.WATCH, 15.0),
+                             plan(service(age))[:2], age)
+        self.assertEqual((takeover.WATCH, 15.0),
+                         plan(service(90, never_reported=True))[:2])
 
     def test_window_follows_report_interval(self):
         self.assertEqual(15.0, takeover.window(10))
         self.assertEqual(45.0, takeover.window(30))
-        p = plan(service(20), report_interval=30, service_down_time=75)
-        self.assertEqual((takeover.WATCH, 25.0), p[:2])
-
-    def test_service_that_never_reported_counts_from_creation(self):
-        self.assertEqual(takeover.WATCH,
-                         plan(service(2, never_reported=True)).action)
-        self.assertEqual(takeover.START,
-                         plan(service(90, never_reported=True)).action)
+        self.assertEqual((takeover.WATCH, 45.0),
+                         plan(service(20), report_interval=30)[:2])
 
     def test_no_report_interval_nothing_to_watch(self):
         self.assertEqual((takeover.START, 0),
                          plan(service(1), report_interval=0)[:2])
 
-    def test_naive_and_aware_times_compare(self):
-        naive_now = NOW.replace(tzinfo=None)
-        self.assertEqual(takeover.WATCH,
-                         plan(service(3), now=naive_now).action)
+
+class ClaimTest(testtools.TestCase):
+
+    def test_a_claim_is_lower_than_the_row_so_never_a_heartbeat(self):
+        for draw in (0, 1, takeover.CLAIM_SPREAD - 1):
+            self.assertLess(takeover.claim_count(7, draw), 7)
+        self.assertEqual(-1, takeover.claim_count(None, 0))
+
+    def test_different_draws_different_claims(self):
+        claims = {takeover.claim_count(100, draw)
+                  for draw in range(takeover.CLAIM_SPREAD)}
+        self.assertEqual(takeover.CLAIM_SPREAD, len(claims))
 
 
 class HeartbeatTest(testtools.TestCase):
