@@ -4,6 +4,12 @@
 # jobs run this on an OpenStack CI node before tox (with sudo, which they
 # revoke before tox runs); .ci/run runs it as root. Safe to run again.
 #
+# The tests also expect etcd on 127.0.0.1:2379 and Redis on 127.0.0.1:6379
+# (tooz lock backends for the tests of [hostguard] backend_url). They need
+# no preparation: bindep.txt installs them and their packages start them
+# under systemd; .ci/run starts them where nothing does. Here, an installed
+# one that does not answer is started through systemd, if it runs.
+#
 # - MariaDB and PostgreSQL: the user openstack_citest, password
 #   openstack_citest (tests/harness/backends.py's defaults, the OpenStack CI
 #   convention). The tests create and drop their own databases, and read
@@ -41,6 +47,18 @@ SELECT 'CREATE ROLE $DB_USER'
 \gexec
 ALTER ROLE $DB_USER WITH LOGIN SUPERUSER CREATEDB PASSWORD '$DB_PW';
 EOF
+
+# etcd-server's unit is etcd, redis-server's redis-server.
+if [[ -d /run/systemd/system ]]; then
+    if command -v etcd >/dev/null && \
+            ! curl --silent --fail --max-time 3 http://127.0.0.1:2379/health; then
+        as_root systemctl start etcd || true
+    fi
+    if command -v redis-server >/dev/null && \
+            ! redis-cli -h 127.0.0.1 -p 6379 ping; then
+        as_root systemctl start redis-server || true
+    fi
+fi
 
 as_root rabbitmq-plugins enable rabbitmq_management
 for _ in $(seq 60); do

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The real services tests talk to: MariaDB, PostgreSQL, RabbitMQ.
+"""The real services tests talk to: databases, RabbitMQ, etcd, Redis.
 
 A test that needs one calls :func:`require`. When the service does not
 answer the test fails, loudly, naming what is missing; it skips instead
@@ -25,6 +25,11 @@ The tests log in as the OpenStack CI convention's user, ``openstack_citest``
 runs it too); the ``HOSTGUARD_*`` variables below name others. RabbitMQ
 virtual hosts are made through its management HTTP API (plugin
 ``rabbitmq_management``), as ``guest``, so that no test needs root.
+
+etcd and Redis, and MariaDB and PostgreSQL again, are the tooz lock
+backends of ``[hostguard] backend_url``: :func:`coordination_url` names
+each (:data:`COORDINATION_BACKENDS`). etcd and Redis need no preparation;
+the tests take uniquely named locks.
 """
 
 import os
@@ -49,12 +54,25 @@ RABBIT_PORT = int(os.environ.get('HOSTGUARD_RABBIT_PORT', '5672'))
 RABBIT_MGMT_PORT = int(os.environ.get('HOSTGUARD_RABBIT_MGMT_PORT', '15672'))
 RABBIT_USER = 'guest'
 RABBIT_PASSWORD = 'guest'
+ETCD_HOST = os.environ.get('HOSTGUARD_ETCD_HOST', '127.0.0.1')
+ETCD_PORT = int(os.environ.get('HOSTGUARD_ETCD_PORT', '2379'))
+REDIS_HOST = os.environ.get('HOSTGUARD_REDIS_HOST', '127.0.0.1')
+REDIS_PORT = int(os.environ.get('HOSTGUARD_REDIS_PORT', '6379'))
+#: tooz's MySQL driver needs a database to connect to, though its locks
+#: (GET_LOCK) are the server's; every user may connect to this one, so
+#: there is nothing to create.
+MYSQL_LOCK_DATABASE = 'information_schema'
 
 SERVICES = {
     'mysql': (MYSQL_HOST, MYSQL_PORT),
     'postgresql': (PG_HOST, PG_PORT),
     'rabbitmq': (RABBIT_HOST, RABBIT_PORT),
+    'etcd': (ETCD_HOST, ETCD_PORT),
+    'redis': (REDIS_HOST, REDIS_PORT),
 }
+
+#: The tooz backends the lock mode is tested on, as services of SERVICES.
+COORDINATION_BACKENDS = ('etcd', 'redis', 'mysql', 'postgresql')
 
 SETUP_HINT = ('tools/test-setup.sh prepares it (.ci/run runs it; the gate '
               'runs it before tox), or name another with the HOSTGUARD_* '
@@ -74,6 +92,10 @@ def refusal(service):
     """Why a service that answers cannot serve the tests, or None."""
     if service == 'rabbitmq':
         return _management_refusal()
+    if service == 'etcd':
+        return _etcd_refusal()
+    if service == 'redis':
+        return _redis_refusal()
     url = mysql_url() if service == 'mysql' else pg_url()
     engine = sa.create_engine(url, poolclass=pool.NullPool)
     try:
@@ -128,6 +150,31 @@ def rabbit_url(vhost):
                                      RABBIT_HOST, RABBIT_PORT, vhost)
 
 
+def coordination_url(backend, **options):
+    """The tooz URL of a lock backend of COORDINATION_BACKENDS.
+
+    ``options`` become its query string, e.g. ``timeout=5`` (etcd's and
+    Redis's lock and membership lease, in seconds).
+    """
+    if backend == 'etcd':
+        url = 'etcd3+http://%s:%s' % (ETCD_HOST, ETCD_PORT)
+    elif backend == 'redis':
+        url = 'redis://%s:%s' % (REDIS_HOST, REDIS_PORT)
+    elif backend == 'mysql':
+        url = 'mysql://%s@%s:%s/%s' % (_auth(MYSQL_USER, MYSQL_PASSWORD),
+                                       MYSQL_HOST, MYSQL_PORT,
+                                       MYSQL_LOCK_DATABASE)
+    elif backend == 'postgresql':
+        url = 'postgresql://%s@%s:%s/postgres' % (
+            _auth(PG_USER, PG_PASSWORD), PG_HOST, PG_PORT)
+    else:
+        raise ValueError('no tooz backend %r; there are %s' % (
+            backend, ', '.join(COORDINATION_BACKENDS)))
+    if options:
+        url += '?' + parse.urlencode(sorted(options.items()))
+    return url
+
+
 def rabbit_api(method, path, **kwargs):
     """A request to RabbitMQ's management HTTP API; raises on an error."""
     response = requests.request(
@@ -145,6 +192,34 @@ def _management_refusal():
         rabbit_api('GET', 'whoami')
     except requests.RequestException as e:
         return 'needs %s; it did not answer: %s' % (where, e)
+    return None
+
+
+def _etcd_refusal():
+    where = 'etcd at %s:%s' % (ETCD_HOST, ETCD_PORT)
+    try:
+        response = requests.get(
+            'http://%s:%s/health' % (ETCD_HOST, ETCD_PORT), timeout=5)
+        response.raise_for_status()
+        health = response.json().get('health')
+    except (requests.RequestException, ValueError) as e:
+        return '%s answers, but not its /health: %s' % (where, e)
+    if health not in ('true', True):
+        return '%s is not healthy: /health says %s' % (where, response.text)
+    return None
+
+
+def _redis_refusal():
+    where = 'Redis at %s:%s' % (REDIS_HOST, REDIS_PORT)
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT),
+                                      timeout=5) as s:
+            s.sendall(b'PING\r\n')
+            reply = s.recv(64)
+    except OSError as e:
+        return '%s does not answer PING: %s' % (where, e)
+    if not reply.startswith(b'+PONG'):
+        return '%s answers PING with %r, not +PONG' % (where, reply)
     return None
 
 
