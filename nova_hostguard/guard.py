@@ -73,13 +73,19 @@ def mode():
     return conf[_settings['group']].mode
 
 
-def check_new_owner(compute_node):
+def check_new_owner(compute_node, host=None, disable=True):
     """Refuse (or warn about) a second owner of the node's hypervisor.
 
     Called before nova creates the record (or revives a deleted one).
     In ``enforce`` mode, where the database decides (see
     :func:`nova_hostguard.constraint.decides`), it looks nothing up and
     leaves the refusal to the insert.
+
+    :param host: the host about to own the hypervisor, if not the
+        record's own: the host reviving a record (nova moves the record
+        to it only in a later save).
+    :param disable: whether ``host`` is known to be the one refused, and
+        so the service to disable in ``enforce`` mode.
 
     :returns: True if it looked the owners up, False if it left the check
         to the database's unique constraint (pass it on to
@@ -91,19 +97,20 @@ def check_new_owner(compute_node):
     if (mode() == hostguard_conf.MODE_ENFORCE and _named(compute_node) and
             constraint.decides(compute_node._context)):
         return False
-    owners = _other_owners(compute_node)
+    host = _owner(compute_node, host)
+    owners = _other_owners(compute_node, host)
     if not owners:
         return True
-    message = _refusal_message(compute_node, owners)
+    message = _refusal_message(compute_node, host, owners)
     if mode() == hostguard_conf.MODE_WARN:
         LOG.warning('%s ([hostguard] mode = warn: creating it anyway.)',
                     message)
         return True
     LOG.error(message)
-    _refuse(compute_node, owners, message)
+    _refuse(compute_node, host, owners, message, disable)
 
 
-def explain_duplicate(compute_node, looked=True):
+def explain_duplicate(compute_node, looked=True, host=None, disable=True):
     """Turn the database's refusal of a second owner into ours.
 
     Called when nova's create failed with ``DuplicateRecord`` (or its save
@@ -116,31 +123,36 @@ def explain_duplicate(compute_node, looked=True):
     business: its uuid or ``(host, hypervisor_hostname)`` constraints).
 
     :param looked: what :func:`check_new_owner` returned.
+    :param host: as for :func:`check_new_owner`.
+    :param disable: as for :func:`check_new_owner`.
     :raises: nova.exception.InvalidConfiguration naming the owner.
     """
-    owners = _other_owners(compute_node)
+    host = _owner(compute_node, host)
+    owners = _other_owners(compute_node, host)
     if not owners:
         return
-    message = _refusal_message(compute_node, owners)
+    message = _refusal_message(compute_node, host, owners)
     if looked:
         LOG.error('%s (refused by the database: another compute node '
                   'record for it was created at the same time)', message)
     else:
         LOG.error('%s (refused by the database: its unique constraint '
                   'holds one live record per hypervisor)', message)
-    _refuse(compute_node, owners, message)
+    _refuse(compute_node, host, owners, message, disable)
 
 
-def _refuse(compute_node, owners, message):
+def _refuse(compute_node, host, owners, message, disable=True):
     """Disable the refused host's service (enforce mode), then raise.
 
     nova-compute stops on the refusal only at startup; anywhere else (a
     periodic run, after a startup whose lookup failed) nova logs it and
     carries on. A disabled service takes no new instances and shows the
     owner in "openstack compute service list", wherever the refusal came.
+    Only ``host``, the refused host, is disabled, and only when it is
+    known (``disable``): never a record's previous host in its stead.
     """
-    if mode() == hostguard_conf.MODE_ENFORCE:
-        _disable_service(compute_node._context, compute_node.host,
+    if mode() == hostguard_conf.MODE_ENFORCE and disable:
+        _disable_service(compute_node._context, host,
                          ownership.disabled_reason(
                              compute_node.hypervisor_hostname,
                              [owner for owner, _ in owners]))
@@ -175,8 +187,20 @@ def _disable_service(context, host, reason):
               display.quoted(host))
 
 
-def _other_owners(compute_node):
-    """Every other host owning the node's hypervisor, with its state.
+def _owner(compute_node, host):
+    """The host about to own the node's hypervisor.
+
+    ``host`` if given, else the record's own (None if it names none).
+    """
+    if host is not None:
+        return host
+    if compute_node.obj_attr_is_set('host'):
+        return compute_node.host
+    return None
+
+
+def _other_owners(compute_node, host):
+    """Every host but ``host`` owning the node's hypervisor, with its state.
 
     :returns: a list of ``(Owner, service state)``, empty if none.
     """
@@ -185,8 +209,7 @@ def _other_owners(compute_node):
     name = compute_node.hypervisor_hostname
     context = compute_node._context
     owners = ownership.other_owners(
-        lookup.nodes_named(context, name, compute_node.host), name,
-        compute_node.host)
+        lookup.nodes_named(context, name, host), name, host)
     return [(owner, _service_state(context, owner.host))
             for owner in owners]
 
@@ -198,9 +221,9 @@ def _named(compute_node):
             compute_node.hypervisor_hostname is not None)
 
 
-def _refusal_message(compute_node, owners):
+def _refusal_message(compute_node, host, owners):
     return ownership.refusal_message(
-        compute_node.hypervisor_hostname, compute_node.host, owners)
+        compute_node.hypervisor_hostname, host, owners)
 
 
 def _service_state(context, host):

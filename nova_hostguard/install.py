@@ -32,6 +32,7 @@ def install(conf, group):
     """
     # nova is imported here, not at module level: oslo.config instantiates
     # every oslo.config.driver of the environment, even unselected ones.
+    from nova.compute import resource_tracker
     from nova.objects import base as objects_base
 
     from nova_hostguard import guard
@@ -47,6 +48,11 @@ def install(conf, group):
         # [hostguard] one_process_per_host is false (read at start).
         objects_base.NovaObjectRegistry.register(
             hostguard_objects.GuardedService)
+        # A revive's owner to be is the resource tracker's host, not the
+        # previous host the record still names (objects.tracking_host).
+        tracker = resource_tracker.ResourceTracker
+        tracker._init_compute_node = hostguard_objects.tracking_host(
+            tracker._init_compute_node)
     LOG.info('nova-hostguard: ComputeNode.create() now refuses a second '
              'host for one hypervisor ([%s] mode = %s); nova-compute '
              'refuses to start while another process runs as its host '

@@ -19,6 +19,9 @@ and ``Service`` everywhere in the process: ``nova.objects.ComputeNode``,
 versions and remotable methods are nova's.
 """
 
+import contextvars
+import functools
+
 from nova import exception
 from nova.objects import compute_node
 from nova.objects import service as service_obj
@@ -60,9 +63,14 @@ class GuardedComputeNode(compute_node.ComputeNode):
         reviving = 'deleted' in self.obj_what_changed() and not self.deleted
         looked = True
         if reviving:
+            # The record still names its previous host: nova saves the
+            # revive first and moves the record to the reviving host in a
+            # later save. The owner to be is the host reviving it.
+            reviver = _tracker_host.get()
+            owner = {'host': reviver, 'disable': reviver is not None}
             # The unique constraint refuses a revive as it refuses an
             # insert: where it decides, nothing is looked up here either.
-            looked = guard.check_new_owner(self)
+            looked = guard.check_new_owner(self, **owner)
         try:
             super().save(prune_stats=prune_stats)
         except (db_exc.DBDuplicateEntry, messaging.RemoteError) as e:
@@ -70,8 +78,39 @@ class GuardedComputeNode(compute_node.ComputeNode):
             # out as it is: from a conductor without the guard it reaches
             # nova-compute as a RemoteError, which nova only logs.
             if reviving and _duplicate_entry(e):
-                guard.explain_duplicate(self, looked)
+                guard.explain_duplicate(self, looked, **owner)
             raise
+
+
+#: The host of the resource tracker initialising a compute node in this
+#: thread, if any: the host reviving a record it finds by uuid.
+_tracker_host = contextvars.ContextVar('hostguard_tracker_host',
+                                       default=None)
+
+
+def tracking_host(init_compute_node):
+    """Wrap nova's ``ResourceTracker._init_compute_node``.
+
+    While it runs, :class:`GuardedComputeNode` knows the host it
+    initialises a compute node for (``ResourceTracker.host``, nova-
+    compute's ``[DEFAULT] host``). nova-conductor, saving a revive it
+    receives over RPC, does not: the record it gets names the previous
+    host, and the caller's is not sent. There the guard still refuses
+    (as the record's host) but disables no service; a guarded
+    nova-compute checks first, as itself.
+    """
+    if getattr(init_compute_node, '_hostguard_tracking', False):
+        return init_compute_node
+
+    @functools.wraps(init_compute_node)
+    def init_tracking_host(tracker, *args, **kwargs):
+        token = _tracker_host.set(tracker.host)
+        try:
+            return init_compute_node(tracker, *args, **kwargs)
+        finally:
+            _tracker_host.reset(token)
+    init_tracking_host._hostguard_tracking = True
+    return init_tracking_host
 
 
 def _duplicate_entry(error):

@@ -25,8 +25,10 @@ cross a real RPC connection (RabbitMQ) to a real nova conductor endpoint
 in this process.
 """
 
+import functools
 import re
 import threading
+from unittest import mock
 import uuid
 
 import fixtures
@@ -45,6 +47,7 @@ import sqlalchemy as sa
 
 from nova_hostguard import constraint
 from nova_hostguard.db import migration
+from nova_hostguard import objects as hostguard_objects
 from tests.db import base
 from tests.harness import backends
 from tests.harness import databases
@@ -234,6 +237,77 @@ class ConductorTest(LookupTestCase):
                   if s.lstrip().upper().startswith('UPDATE COMPUTE_NODES')]
         self.assertTrue(update, statements)
         self.assertEqual([], lookups(statements[:update[0]]))
+
+    def revive_by_another_host(self):
+        """hostX's deleted hv1 record, revived by hostB's resource tracker.
+
+        hostX, a healthy host of its own, last had the record; hostA owns
+        hv1 now. nova's resource tracker saves the revive while the record
+        still names hostX (it moves it to its own host afterwards).
+        """
+        for host in ('hostA', 'hostB', 'hostX'):
+            self.add_service(host)
+        old = self.create('hostX', 'hv1')
+        old.destroy()
+        self.guarded_create('hostA', 'hv1')
+        context = self.db.context()
+        context.read_deleted = 'yes'
+        node = objects.ComputeNode.get_by_uuid(context, old.uuid)
+        node.deleted = False
+        node.deleted_at = None
+
+        def init_compute_node(tracker):
+            node.save()
+        tracker = mock.Mock(host='hostB')
+        return functools.partial(
+            hostguard_objects.tracking_host(init_compute_node), tracker)
+
+    def disabled_hosts(self):
+        return sorted(
+            s.host for s in objects.ServiceList.get_by_binary(
+                self.ctxt, 'nova-compute', include_disabled=True)
+            if s.disabled)
+
+    def assert_the_reviving_host_refused_and_disabled(self):
+        revive = self.revive_by_another_host()
+
+        statements, outcome = self.recorder.of(revive)
+
+        self.assert_refused(outcome, 'hv1', 'hostA', 'hostB')
+        self.assertNotIn("'hostX'", str(outcome))
+        # hostB, the host reviving, is disabled, never hostX, the
+        # record's previous host.
+        self.assertEqual(['hostB'], self.disabled_hosts())
+        service = objects.Service.get_by_compute_host(self.ctxt, 'hostB')
+        self.assertIn("'hostA'", service.disabled_reason)
+        return statements
+
+    def test_without_the_constraint_a_revive_refuses_the_reviving_host(self):
+        statements = self.assert_the_reviving_host_refused_and_disabled()
+        self.assertFalse([s for s in statements if s.lstrip().upper()
+                          .startswith('UPDATE COMPUTE_NODES')])
+
+    def test_with_the_constraint_a_revive_refuses_the_reviving_host(self):
+        # The database refuses the update; explain_duplicate names and
+        # disables the host reviving.
+        migration.upgrade(self.db.engine)
+        statements = self.assert_the_reviving_host_refused_and_disabled()
+        self.assertTrue([s for s in statements if s.lstrip().upper()
+                         .startswith('UPDATE COMPUTE_NODES')])
+
+    def test_a_revive_not_by_a_resource_tracker_disables_nobody(self):
+        # nova-conductor saving a revive it received over RPC cannot tell
+        # which host revives: it refuses, as the record's host, and leaves
+        # every service as it is.
+        migration.upgrade(self.db.engine)
+        self.add_service('hostA')
+        self.add_service('hostB')
+        node = self.revive_after_a_takeover()
+
+        statements, outcome = self.recorder.of(node.save)
+
+        self.assert_refused(outcome, 'hv1', 'hostA', 'hostB')
+        self.assertEqual([], self.disabled_hosts())
 
     def test_without_the_constraint_a_revive_looks_up_first(self):
         # The control of the revive: refused by the lookup, before any

@@ -153,6 +153,11 @@ class ActivePassiveFailoverTest(framework.SharedHypervisorTestCase):
         self.assertIn("on host 'hostB'", str(exc))
         self.assertEqual(nodes_before, self.table_rows('compute_nodes'))
         self.assertEqual(['hostA'], [n[0] for n in self.live_compute_nodes()])
+        # The host reviving its own record is the one disabled.
+        self.assertEqual(
+            ['enabled', 'disabled'],
+            [self.admin_api.get_services(host=h, binary='nova-compute')[0]
+             ['status'] for h in ('hostA', 'hostB')])
 
     def test_without_guard_a_deleted_owner_coming_back_splits(self):
         # The control for the test above: nova revives B's record.
@@ -161,6 +166,68 @@ class ActivePassiveFailoverTest(framework.SharedHypervisorTestCase):
         self.assertIn('Undeleting compute node', self.stdlog.logger.output)
         self.assertEqual(['hostA', 'hostB'],
                          [n[0] for n in self.live_compute_nodes()])
+
+
+class ReviveByAnotherHostTest(framework.SharedHypervisorTestCase):
+    """A host revives a record whose last host is a healthy bystander.
+
+    nova's resource tracker finds a compute node record by the uuid the
+    driver reports, deleted or not, undeletes it and saves it while it
+    still names its previous host, and only then, in a later save, moves
+    it to its own host. hostB's node identity is hostA's (its state_path,
+    compute_id file included, was copied from hostA), so hostB revives
+    the hv1 record hostA left when it moved to hvA; hostC owns hv1 by
+    then. hostB is refused; hostA, running hvA, has nothing to do with it.
+    """
+
+    hypervisors = {'hostA': 'hv1', 'hostB': 'hv1', 'hostC': 'hv1'}
+
+    def node_uuid(self, host, nodename):
+        return super().node_uuid('hostA' if host == 'hostB' else host,
+                                 nodename)
+
+    def service(self, host):
+        return self.admin_api.get_services(
+            host=host, binary='nova-compute')[0]
+
+    def test_the_reviving_host_is_refused_not_the_records_last_host(self):
+        self.enable_guard()
+        # hostA managed hv1, then was moved to hvA the documented way:
+        # its service deleted (nova soft-deletes its hv1 record), hostC
+        # started for hv1, hostA restarted for hvA.
+        self._start_compute('hostA')
+        self.computes.pop('hostA').stop()
+        self.admin_api.api_delete('/os-services/%s' %
+                                  self.service('hostA')['id'])
+        self._start_compute('hostC')
+        self.hypervisors['hostA'] = 'hvA'
+        self._start_compute('hostA')
+        self.assertEqual(['hvA', 'hv1'],
+                         [n[1] for n in self.live_compute_nodes()])
+
+        exc = self.assertRaises(exception.InvalidConfiguration,
+                                self._start_compute, 'hostB')
+
+        self.assertIn('Undeleting compute node', self.stdlog.logger.output)
+        self.assertIn("hypervisor 'hv1' is already managed by host 'hostC'",
+                      str(exc))
+        self.assertIn("on host 'hostB'", str(exc))
+        self.assertNotIn("'hostA'", str(exc))
+        # The bystander runs its own hypervisor, enabled.
+        bystander = self.service('hostA')
+        self.assertEqual(('up', 'enabled'),
+                         (bystander['state'], bystander['status']))
+        # The refused host is disabled, naming the owner.
+        refused = self.service('hostB')
+        self.assertEqual('disabled', refused['status'])
+        self.assertTrue(refused['disabled_reason'].startswith(
+            "nova-hostguard: hypervisor 'hv1' is managed by host 'hostC'; "
+            "refused a second compute node record for it"),
+            refused['disabled_reason'])
+        self.assertIn('nova-hostguard: disabled the nova-compute service of '
+                      "host 'hostB'", self.stdlog.logger.output)
+        self.assertEqual([('hostA', 'hvA'), ('hostC', 'hv1')],
+                         [n[:2] for n in self.live_compute_nodes()])
 
 
 class KeepsWorkingTest(framework.SharedHypervisorTestCase):

@@ -47,10 +47,12 @@ class ComputeNodeRegistryFixture(fixtures.Fixture):
 
     nova's test base does not restore the object registry, and installing
     the guard replaces ``ComputeNode`` and ``Service`` in it for the whole
-    process.
+    process (and wraps the resource tracker's ``_init_compute_node``, put
+    back too).
     """
 
     def _setUp(self):
+        from nova.compute import resource_tracker
         from nova import objects
         from nova.objects import base as objects_base
         from nova.objects import compute_node  # noqa: F401
@@ -65,6 +67,9 @@ class ComputeNodeRegistryFixture(fixtures.Fixture):
                 classes[name][:] = saved_classes
                 setattr(objects, name, saved_attr)
         self.addCleanup(restore)
+        self.useFixture(fixtures.MockPatchObject(
+            resource_tracker.ResourceTracker, '_init_compute_node',
+            resource_tracker.ResourceTracker._init_compute_node))
 
 
 class HostGuardFixture(fixtures.Fixture):
