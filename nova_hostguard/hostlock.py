@@ -135,18 +135,45 @@ class HostLock:
         error = None
         while True:
             try:
-                if self.try_acquire():
+                if self._try_within(max(deadline - time.monotonic(),
+                                        RETRY_INTERVAL)):
                     self._publish()
                     return time.monotonic() - started
                 error = None
-            except (coordination.ToozError, OSError) as e:
+            except Exception as e:
+                # tooz translates most of its drivers' errors, not all
+                # (etcd3gw's ConnectionFailedError at start).
                 error = e
             if time.monotonic() >= deadline:
                 break
             time.sleep(RETRY_INTERVAL)
         if error is not None:
-            raise BackendUnavailable(str(error) or type(error).__name__)
+            raise BackendUnavailable('%s: %s' % (
+                type(error).__name__, str(error).strip().rstrip('.')))
         raise HeldElsewhere(self.holders(), time.monotonic() - started)
+
+    def _try_within(self, seconds):
+        """:meth:`try_acquire`, given up after ``seconds``.
+
+        A driver's own connection retries (redis-py's back-off) can take
+        longer than the whole wait.
+        """
+        outcome = {}
+
+        def attempt():
+            try:
+                outcome['acquired'] = self.try_acquire()
+            except Exception as e:
+                outcome['error'] = e
+        thread = threading.Thread(target=attempt, daemon=True,
+                                  name='hostguard-lock-attempt')
+        thread.start()
+        thread.join(seconds)
+        if thread.is_alive():
+            raise BackendUnavailable('no answer within %.0f s' % seconds)
+        if 'error' in outcome:
+            raise outcome['error']
+        return outcome['acquired']
 
     def try_acquire(self):
         """One try, with a new lock object: True if this process has it."""
@@ -228,10 +255,23 @@ class HostLock:
                      type(e).__name__)
 
     def stop(self):
-        """Release the lock and leave the service (a clean exit)."""
-        if self._started:
-            self._coordinator.stop()
-            self._started = False
+        """Release the lock and leave the service (a clean exit).
+
+        Released by name: not every driver's ``stop`` releases the locks
+        it holds (etcd3gw's leaves them to expire with their lease).
+        """
+        if not self._started:
+            return
+        try:
+            if self._lock is not None:
+                self._lock.release()
+        except Exception as e:
+            LOG.warning('nova-hostguard: could not release the lock of host '
+                        '%r (%s); it expires with its session.', self.host,
+                        e)
+        self._lock = None
+        self._coordinator.stop()
+        self._started = False
 
 
 class Keeper:

@@ -83,7 +83,11 @@ def check(read, host):
 
 
 def _hold_lock(url, host, wait):
-    """Take the host's lock and keep it for the process's life."""
+    """Take the host's lock and keep it for the process's life.
+
+    :returns: the function that releases it, run at exit (or None when
+        warn mode starts without it).
+    """
     try:
         host_lock = hostlock.HostLock(url, host)
     except Exception as e:
@@ -109,6 +113,7 @@ def _hold_lock(url, host, wait):
         keeper.stop()
         host_lock.stop()
     atexit.register(release)
+    return release
 
 
 def _fence(url, host, holders):

@@ -22,7 +22,7 @@ from their own directory; ``harness`` holds no tests.
 import os
 
 #: The directories discovery from ``tests/`` looks in.
-DISCOVERED = ('unit', 'db', 'tooling')
+DISCOVERED = ('unit', 'db', 'lock', 'tooling')
 
 
 def load_tests(loader, standard_tests, pattern):

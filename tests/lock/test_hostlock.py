@@ -1,0 +1,249 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The host's lock in real lock services, held by real processes.
+
+Each backend of :data:`tests.harness.backends.COORDINATION_BACKENDS`
+(etcd, Redis, MariaDB, PostgreSQL, through tooz's own drivers), with
+processes of :mod:`tests.harness.lockholder` that take and keep the lock
+with nova-compute's code. nova-compute itself in lock mode is in
+``tests/e2e/test_lock.py``; the 20-trial runs are ``tools/lock_soak.py``.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import testtools
+
+from nova_hostguard import hostlock
+from tests.harness import backends
+
+#: The session time (lease) of the timeout-based backends, in seconds.
+TTL = 3
+
+
+class Holder:
+    """One lock-holding process and the events it printed."""
+
+    def __init__(self, url, host, wait):
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', 'tests.harness.lockholder', url, host,
+             str(wait)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=dict(os.environ, PYTHONWARNINGS='ignore'))
+        self.events = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self._changed:
+                self.events.append(json.loads(line))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_event(self, timeout=60):
+        """The first event (acquired, refused, unavailable), or None."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self.events or self.process.poll() is not None,
+                timeout)
+            return self.events[0] if self.events else None
+
+    def event(self, name):
+        return next((e for e in self.events if e['event'] == name), None)
+
+    def signal(self, signum):
+        self.process.send_signal(signum)
+
+    def exit_status(self, timeout=30):
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait()
+
+
+class LockTests:
+    """The tests of one backend, for a test case naming it."""
+
+    BACKEND = None
+    #: Whether the backend expires a silent holder's session (etcd,
+    #: Redis), or keeps the lock as long as its connection (databases).
+    EXPIRES = True
+    #: Whether the backend names the holder (tooz group membership).
+    NAMES_HOLDER = True
+
+    def setUp(self):
+        super().setUp()
+        backends.require(self, self.BACKEND)
+        self.url = backends.coordination_url(self.BACKEND, timeout=TTL)
+        if not self.EXPIRES:
+            self.url = backends.coordination_url(self.BACKEND)
+        self.host = 'host-%s' % uuid.uuid4().hex[:8]
+
+    def holder(self, wait=TTL + 5):
+        holder = Holder(self.url, self.host, wait)
+        self.addCleanup(holder.kill)
+        return holder
+
+    def started(self, wait=TTL + 5):
+        holder = self.holder(wait)
+        event = holder.wait_event()
+        self.assertIsNotNone(event, 'the holder printed nothing')
+        self.assertEqual('acquired', event['event'], event)
+        return holder
+
+    def test_a_second_process_is_refused_naming_the_holder(self):
+        first = self.started()
+        second = self.holder(wait=1)
+        event = second.wait_event()
+        self.assertEqual('refused', event['event'])
+        self.assertEqual(2, second.exit_status())
+        self.assertGreaterEqual(event['waited'], 1)
+        self.assertIn("another nova-compute process runs as host %r" %
+                      self.host, event['message'])
+        if self.NAMES_HOLDER:
+            self.assertEqual([first.process.pid],
+                             [h['pid'] for h in event['holders']])
+            self.assertIn('pid %d on machine' % first.process.pid,
+                          event['message'])
+        else:
+            self.assertEqual([], event['holders'])
+        # The holder keeps running, and keeps the lock.
+        self.assertIsNone(first.process.poll())
+        self.assertEqual('refused', self.holder(wait=0).wait_event()['event'])
+
+    def test_a_clean_stop_gives_the_lock_up_at_once(self):
+        first = self.started()
+        first.signal(signal.SIGTERM)
+        self.assertEqual(0, first.exit_status())
+        self.assertIsNotNone(first.event('released'))
+        event = self.started(wait=0).wait_event()
+        self.assertLess(event['waited'], 1)
+
+    def test_kill_9_gives_the_lock_up_within_the_session_time(self):
+        first = self.started()
+        first.process.kill()
+        first.process.wait()
+        killed = time.time()
+        event = self.started(wait=TTL + 5).wait_event()
+        limit = TTL + 1.5 if self.EXPIRES else 1.5
+        self.assertLess(event['time'] - killed, limit)
+
+    def test_a_paused_holder_stops_once_another_took_the_lock(self):
+        first = self.started()
+        first.signal(signal.SIGSTOP)
+        if not self.EXPIRES:
+            # A database lock lives as long as its connection, which a
+            # paused process keeps: the lock stays its, and a second
+            # process is refused; nothing is fenced.
+            self.assertEqual('refused',
+                             self.holder(wait=TTL + 1).wait_event()['event'])
+            first.signal(signal.SIGCONT)
+            time.sleep(2 * hostlock.CHECK_INTERVAL + 0.5)
+            self.assertIsNone(first.process.poll())
+            return
+        second = self.started(wait=TTL + 5)
+        resumed = time.time()
+        first.signal(signal.SIGCONT)
+        self.assertEqual(hostlock.FENCED_EXIT, first.exit_status())
+        fenced = first.event('fenced')
+        self.assertIsNotNone(fenced)
+        # How long the paused process ran on before it stopped: the
+        # measured window in which two processes could both act.
+        window = fenced['time'] - resumed
+        self.addDetail('window', testtools.content.text_content(
+            '%.2f s' % window))
+        self.assertLess(window, 3 * hostlock.CHECK_INTERVAL + 2)
+        if self.NAMES_HOLDER:
+            self.assertIn('pid %d on machine' % second.process.pid,
+                          fenced['message'])
+        self.assertIsNone(second.process.poll())
+
+    def test_overlapping_starts_after_kill_9_one_holds(self):
+        both = 0
+        for delay in (0.3, 1.5):
+            owner = self.started()
+            owner.process.kill()
+            owner.process.wait()
+            first = self.holder(wait=TTL + 3)
+            time.sleep(delay)
+            second = self.holder(wait=TTL + 3)
+            events = [first.wait_event(), second.wait_event()]
+            acquired = [e for e in events if e['event'] == 'acquired']
+            self.assertEqual(1, len(acquired), events)
+            both += len(acquired) == 2
+            for holder in (first, second):
+                holder.kill()
+        self.assertEqual(0, both)
+
+
+class EtcdLockTest(LockTests, testtools.TestCase):
+    BACKEND = 'etcd'
+
+
+class RedisLockTest(LockTests, testtools.TestCase):
+    BACKEND = 'redis'
+
+
+class MySQLLockTest(LockTests, testtools.TestCase):
+    BACKEND = 'mysql'
+    EXPIRES = False
+    NAMES_HOLDER = False
+
+
+class PostgreSQLLockTest(LockTests, testtools.TestCase):
+    BACKEND = 'postgresql'
+    EXPIRES = False
+    NAMES_HOLDER = False
+
+
+class UnreachableTest(testtools.TestCase):
+
+    def test_an_unreachable_lock_service_is_one_clear_line(self):
+        holder = Holder('etcd3+http://127.0.0.1:9?timeout=3', 'hostA', 1)
+        self.addCleanup(holder.kill)
+        event = holder.wait_event()
+        self.assertEqual(3, holder.exit_status())
+        self.assertEqual('unavailable', event['event'])
+        self.assertNotIn('\n', event['message'])
+        self.assertIn('the lock service etcd3+http://127.0.0.1:9?timeout=3 '
+                      'did not answer within 1 s', event['message'])
+
+    def test_a_password_never_shows(self):
+        url = 'redis://:s3cret@127.0.0.1:9'
+        self.assertNotIn('s3cret', hostlock.unavailable_message(
+            url, 'hostA', 1, 'refused'))
+        self.assertIn('redis://:***@127.0.0.1:9', hostlock.safe_url(url))
+
+
+class NameTest(testtools.TestCase):
+
+    def test_lock_names_fit_mysql(self):
+        self.assertEqual(b'nova-hostguard.nova-compute.hostA',
+                         hostlock.lock_name('hostA'))
+        long_name = hostlock.lock_name('h' * 255)
+        self.assertLessEqual(len(long_name), hostlock.MAX_NAME)
+        self.assertNotEqual(long_name, hostlock.lock_name('h' * 254))
