@@ -67,13 +67,42 @@ class ComputeNodeRegistryFixture(fixtures.Fixture):
         self.addCleanup(restore)
 
 
+class GuardStateFixture(fixtures.Fixture):
+    """Put the guard's process-wide state back afterwards.
+
+    What switching the guard on, or a compute service's start, leaves
+    behind in the process besides the object registry
+    (:class:`ComputeNodeRegistryFixture`): the configuration the guard
+    reads (``guard._settings``), the services whose start-up check has run
+    (``startup._checked``, empty for the fixture's user) and the cached
+    state of the unique constraint (``constraint._known``).
+    """
+
+    def _setUp(self):
+        import weakref
+
+        from nova_hostguard import constraint
+        from nova_hostguard import guard
+
+        saved = dict(guard._settings)
+
+        def restore():
+            guard._settings.clear()
+            guard._settings.update(saved)
+        self.addCleanup(restore)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup._checked', weakref.WeakSet()))
+        self.addCleanup(constraint.forget)
+
+
 class HostGuardFixture(fixtures.Fixture):
     """Switch the guard on the way oslo.config does, and off afterwards.
 
     oslo.config loads the ``oslo.config.driver`` namespace with stevedore,
     instantiating every driver, and calls the chosen one's
     ``open_source_from_opt_group`` with the group that names it. This does
-    the same against ``conf``.
+    the same against ``conf``, and puts the object registry and the
+    guard's state back on cleanup.
     """
 
     def __init__(self, conf, mode=None):
@@ -83,6 +112,7 @@ class HostGuardFixture(fixtures.Fixture):
 
     def _setUp(self):
         self.useFixture(ComputeNodeRegistryFixture())
+        self.useFixture(GuardStateFixture())
         drivers = stevedore.ExtensionManager(
             'oslo.config.driver', invoke_on_load=True)
         self.source = drivers['hostguard'].obj.open_source_from_opt_group(
