@@ -75,7 +75,9 @@ class GuardStateFixture(fixtures.Fixture):
     (:class:`ComputeNodeRegistryFixture`): the configuration the guard
     reads (``guard._settings``), the services whose start-up check has run
     (``startup._checked``, empty for the fixture's user) and the cached
-    state of the unique constraint (``constraint._known``).
+    state of the unique constraint (``constraint._known``); and it ends
+    the start-up heartbeats (:meth:`end_startup_heartbeat`) of the
+    services started meanwhile.
     """
 
     def _setUp(self):
@@ -83,6 +85,7 @@ class GuardStateFixture(fixtures.Fixture):
 
         from nova_hostguard import constraint
         from nova_hostguard import guard
+        from nova_hostguard import startup
 
         saved = dict(guard._settings)
 
@@ -93,6 +96,35 @@ class GuardStateFixture(fixtures.Fixture):
         self.useFixture(fixtures.MonkeyPatch(
             'nova_hostguard.startup._checked', weakref.WeakSet()))
         self.addCleanup(constraint.forget)
+
+        self.claimed = []
+        claim = startup._claim
+
+        def record(service, report_interval):
+            if service is not None:
+                self.claimed.append(service)
+            return claim(service, report_interval)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup._claim', record))
+        self.addCleanup(self.end_startup_heartbeat)
+
+    def end_startup_heartbeat(self, service_ref=None):
+        """End a start-up heartbeat as the exit of its process would.
+
+        A nova-compute that passed the start-up check heartbeats on its own
+        until nova's heartbeat moves the count (or the process exits). In
+        one process, nova's ``Service.stop`` ends neither, and the thread
+        would go on writing, into the next test's database too. This moves
+        the count in memory, as nova's heartbeat does, without writing: the
+        thread ends at its next wake.
+
+        :param service_ref: the ``service_ref`` of a nova service stopped
+            in-process; all the services started meanwhile if None.
+        """
+        for service in list(self.claimed):
+            if service_ref is None or service is service_ref:
+                service.report_count += 1
+                self.claimed.remove(service)
 
 
 class HostGuardFixture(fixtures.Fixture):
@@ -112,7 +144,7 @@ class HostGuardFixture(fixtures.Fixture):
 
     def _setUp(self):
         self.useFixture(ComputeNodeRegistryFixture())
-        self.useFixture(GuardStateFixture())
+        self.state = self.useFixture(GuardStateFixture())
         drivers = stevedore.ExtensionManager(
             'oslo.config.driver', invoke_on_load=True)
         self.source = drivers['hostguard'].obj.open_source_from_opt_group(
