@@ -21,6 +21,7 @@ versions and remotable methods are nova's.
 
 import contextvars
 import functools
+import sys
 
 from nova import exception
 from nova.objects import compute_node
@@ -127,10 +128,11 @@ class GuardedService(service_obj.Service):
     ``get_by_host_and_binary`` before ``init_host``; that first read, and
     only that one (:func:`nova_hostguard.startup.wants_check`), waits to
     see whether another process still heartbeats as the host and refuses
-    to start if one does. nova-api, nova-conductor and nova-scheduler read
-    service rows without an indirection API and are never checked, and in
-    nova-conductor the lookup it serves for a nova-compute runs here
-    unchanged.
+    to start if one does. It is told from other reads by its caller,
+    nova's ``Service.start`` of a nova-compute service of that host:
+    nova-api, nova-conductor and nova-scheduler reading service rows are
+    never checked, and in nova-conductor the lookup it serves for a
+    nova-compute runs here unchanged.
     """
 
     VERSION = service_obj.Service.VERSION
@@ -144,7 +146,9 @@ class GuardedService(service_obj.Service):
         def read():
             return super(GuardedService, cls).get_by_host_and_binary(
                 context, host, binary)
-        if startup.wants_check(host, binary):
+        # The frame of the caller: nova's Service.start for nova-compute's
+        # own start (a classmethod call adds no frame of its own).
+        if startup.wants_check(host, binary, sys._getframe(1)):
             return startup.check(read, host)
         return read()
 

@@ -24,11 +24,12 @@ import atexit
 import logging as std_logging
 import os
 import random
+import sys
 import threading
 import time
+import weakref
 
 from nova import exception
-from nova.objects import base as objects_base
 from oslo_log import log as logging
 
 from nova_hostguard import conf as hostguard_conf
@@ -46,25 +47,52 @@ POLL_INTERVAL = 1.0
 #: moment by another starting process is seen by one of the two.
 SETTLE = 2.0
 
-#: Set once this process has run (or passed over) the start-up check.
-_checked = threading.Event()
+#: The nova services (``nova.service.Service``) whose start has run (or
+#: passed over) the start-up check: one per nova-compute process, one per
+#: compute service started in nova's in-process functional framework.
+_checked = weakref.WeakSet()
 _lock = threading.Lock()
 
 
-def wants_check(host, binary):
-    """Whether this read of a service row is nova-compute's own start."""
+def wants_check(host, binary, caller):
+    """Whether this read of a service row is nova-compute's own start.
+
+    :param caller: the frame that called ``get_by_host_and_binary``. The
+        read is nova-compute's own start when it is nova's
+        ``Service.start`` of a nova-compute service of ``host``, whatever
+        the process's ``[DEFAULT] host`` and whether or not it has an
+        indirection API (nova's functional framework runs every service
+        in one process, without one).
+    """
     conf = guard.settings_conf()
     if conf is None:
         return False
+    service = _starting_service(caller)
+    starting = None
+    if service is not None:
+        starting = (getattr(service, 'binary', None),
+                    getattr(service, 'host', None))
     with _lock:
         if not takeover.applies(
-                binary, host, conf.host,
-                objects_base.NovaObject.indirection_api is not None,
+                binary, host, starting,
                 conf[guard.settings_group()].one_process_per_host,
-                _checked.is_set()):
+                service is not None and service in _checked):
             return False
-        _checked.set()
+        _checked.add(service)
     return True
+
+
+def _starting_service(frame):
+    """The nova service whose ``start`` is ``frame``, or None."""
+    nova_service = sys.modules.get('nova.service')
+    if (frame is None or nova_service is None or
+            frame.f_code.co_name != 'start' or
+            frame.f_globals.get('__name__') != nova_service.__name__):
+        return None
+    service = frame.f_locals.get('self')
+    if not isinstance(service, nova_service.Service):
+        return None
+    return service
 
 
 def check(read, host):

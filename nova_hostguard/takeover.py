@@ -153,16 +153,19 @@ def another_process_reported(first, latest):
     return latest != first
 
 
-def applies(binary, host, conf_host, over_rpc, enabled, already_checked):
+def applies(binary, host, starting, enabled, already_checked):
     """Whether a ``Service.get_by_host_and_binary`` call gets the check.
 
-    Only nova-compute's own start reads its service row over RPC (only
-    nova-compute has an indirection API), for its own ``[DEFAULT] host``;
-    nova-api, nova-conductor and nova-scheduler read rows of any host with
-    the database at hand and are never checked. Once per process.
+    Only the read that nova's ``Service.start`` of a nova-compute makes of
+    its own service row: ``starting`` is the ``(binary, host)`` of the nova
+    service whose ``start`` made the call, None for any other caller.
+    nova-api, nova-conductor and nova-scheduler reading a nova-compute row
+    (of any host, their own included) are never checked, nor is the lookup
+    nova-conductor serves for a nova-compute over RPC. Once per start of a
+    service.
     """
-    return (enabled and over_rpc and not already_checked and
-            binary == 'nova-compute' and host == conf_host)
+    return (enabled and not already_checked and
+            binary == 'nova-compute' and starting == (binary, host))
 
 
 def refusal_message(host, heartbeat, watched, report_interval):

@@ -72,13 +72,73 @@ class ComputeNodeRegistryFixture(fixtures.Fixture):
             resource_tracker.ResourceTracker._init_compute_node))
 
 
+class GuardStateFixture(fixtures.Fixture):
+    """Put the guard's process-wide state back afterwards.
+
+    What switching the guard on, or a compute service's start, leaves
+    behind in the process besides the object registry
+    (:class:`ComputeNodeRegistryFixture`): the configuration the guard
+    reads (``guard._settings``), the services whose start-up check has run
+    (``startup._checked``, empty for the fixture's user) and the cached
+    state of the unique constraint (``constraint._known``); and it ends
+    the start-up heartbeats (:meth:`end_startup_heartbeat`) of the
+    services started meanwhile.
+    """
+
+    def _setUp(self):
+        import weakref
+
+        from nova_hostguard import constraint
+        from nova_hostguard import guard
+        from nova_hostguard import startup
+
+        saved = dict(guard._settings)
+
+        def restore():
+            guard._settings.clear()
+            guard._settings.update(saved)
+        self.addCleanup(restore)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup._checked', weakref.WeakSet()))
+        self.addCleanup(constraint.forget)
+
+        self.claimed = []
+        renew = startup._renew_claim
+
+        def record(service, written, report_interval):
+            self.claimed.append(service)
+            return renew(service, written, report_interval)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup._renew_claim', record))
+        self.addCleanup(self.end_startup_heartbeat)
+
+    def end_startup_heartbeat(self, service_ref=None):
+        """End a start-up claim as the exit of its process would.
+
+        A nova-compute that passed the start-up check renews its claim
+        until nova's heartbeat moves the count (or the process exits). In
+        one process, nova's ``Service.stop`` ends neither, and the thread
+        would go on writing, into the next test's database too. This moves
+        the count in memory, as nova's heartbeat does, without writing:
+        the thread ends at its next wake.
+
+        :param service_ref: the ``service_ref`` of a nova service stopped
+            in-process; all the services started meanwhile if None.
+        """
+        for service in list(self.claimed):
+            if service_ref is None or service is service_ref:
+                service.report_count += 1
+                self.claimed.remove(service)
+
+
 class HostGuardFixture(fixtures.Fixture):
     """Switch the guard on the way oslo.config does, and off afterwards.
 
     oslo.config loads the ``oslo.config.driver`` namespace with stevedore,
     instantiating every driver, and calls the chosen one's
     ``open_source_from_opt_group`` with the group that names it. This does
-    the same against ``conf``.
+    the same against ``conf``, and puts the object registry and the
+    guard's state back on cleanup.
     """
 
     def __init__(self, conf, mode=None):
@@ -88,6 +148,7 @@ class HostGuardFixture(fixtures.Fixture):
 
     def _setUp(self):
         self.useFixture(ComputeNodeRegistryFixture())
+        self.state = self.useFixture(GuardStateFixture())
         drivers = stevedore.ExtensionManager(
             'oslo.config.driver', invoke_on_load=True)
         self.source = drivers['hostguard'].obj.open_source_from_opt_group(

@@ -20,12 +20,17 @@ a one-second report interval, fast.
 """
 
 import datetime
+import sys
 import threading
 import time
+from unittest import mock
 
 import fixtures
 from nova import exception
+from nova import objects
 from nova.objects import base as objects_base
+from nova.objects import service as service_obj
+from nova import service as nova_service
 from oslo_config import cfg
 import oslo_messaging as messaging
 from oslo_utils import timeutils
@@ -33,7 +38,9 @@ import testtools
 
 from nova_hostguard import conf as hostguard_conf
 from nova_hostguard import guard
+from nova_hostguard import objects as hostguard_objects
 from nova_hostguard import startup
+from tests.harness import fixtures as hostguard_fixtures
 
 REPORT_INTERVAL = 1
 
@@ -95,8 +102,7 @@ def _configure_guard(test, nova_opts):
     conf.register_opts(hostguard_conf.hostguard_opts,
                        group=hostguard_conf.GROUP)
     conf([])
-    saved = dict(guard._settings)
-    test.addCleanup(guard._settings.update, saved)
+    test.useFixture(hostguard_fixtures.GuardStateFixture())
     guard.configure(conf, hostguard_conf.GROUP)
     return conf
 
@@ -287,36 +293,134 @@ class CheckTest(testtools.TestCase):
         self.assertEqual([], row.saves)
 
 
+class _Started(Exception):
+    """Stops nova's Service.start right after the read of its service row."""
+
+    def __init__(self, service_ref):
+        super().__init__()
+        self.service_ref = service_ref
+
+
+def _stop(service_ref):
+    raise _Started(service_ref)
+
+
 class WantsCheckTest(testtools.TestCase):
+    """Only nova-compute's start reading its own row, once per start.
+
+    The first read nova's ``Service.start`` of a nova-compute makes of its
+    own row, with or without an indirection API, whatever
+    ``[DEFAULT] host`` is.
+    """
 
     def setUp(self):
         super().setUp()
         self.conf = _configure_guard(self, [
             cfg.StrOpt('host', default='hostA')])
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova_hostguard.startup._checked', threading.Event()))
+        self.checked = []
 
-    def over_rpc(self):
+        def check(read, host):
+            self.checked.append(host)
+            return read()
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.startup.check', check))
+        # The row, without a database; GuardedService reads it through
+        # nova's method, as in nova-compute.
+        self.useFixture(fixtures.MockPatchObject(
+            service_obj.Service, 'get_by_host_and_binary',
+            classmethod(lambda cls, context, host, binary: (host, binary))))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.objects.Service', hostguard_objects.GuardedService))
+        # nova's version string reads nova's own (unparsed) configuration.
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.version.version_string_with_package', lambda: 'test'))
+
+    def start(self, service):
+        """Run nova's own ``Service.start`` up to ``init_host``."""
+        e = self.assertRaises(_Started, nova_service.Service.start, service)
+        return e.service_ref
+
+    def service(self, host, binary='nova-compute'):
+        """A nova service of ``binary`` for ``host``, as nova creates one."""
+        service = nova_service.Service.__new__(nova_service.Service)
+        service.host = host
+        service.binary = binary
+        service.topic = binary.rpartition('-')[2]
+        service.manager = mock.Mock()
+        service.manager.init_host.side_effect = _stop
+        return service
+
+    def test_each_nova_compute_start_once(self):
+        first = self.service('hostA')
+        self.assertEqual(('hostA', 'nova-compute'), self.start(first))
+        self.assertEqual(['hostA'], self.checked)
+        # nova reads the row again in the same start (a race to create
+        # it): not checked again.
+        self.start(first)
+        self.assertEqual(['hostA'], self.checked)
+        # Another service, in nova's functional framework, for the same
+        # host or another: checked, whatever [DEFAULT] host says.
+        self.start(self.service('hostA'))
+        self.start(self.service('hostB'))
+        self.assertEqual(['hostA', 'hostA', 'hostB'], self.checked)
+
+    def test_without_an_indirection_api(self):
+        self.assertIsNone(objects_base.NovaObject.indirection_api)
+        self.start(self.service('hostA'))
+        self.assertEqual(['hostA'], self.checked)
+
+    def test_with_an_indirection_api(self):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.objects.base.NovaObject.indirection_api', object()))
+        self.start(self.service('hostA'))
+        self.assertEqual(['hostA'], self.checked)
 
-    def test_nova_compute_start_once(self):
-        self.over_rpc()
-        self.assertTrue(startup.wants_check('hostA', 'nova-compute'))
-        self.assertFalse(startup.wants_check('hostA', 'nova-compute'))
+    def test_not_other_services_starting(self):
+        for binary in ('nova-conductor', 'nova-scheduler'):
+            self.start(self.service('hostA', binary))
+        self.assertEqual([], self.checked)
 
-    def test_not_without_an_indirection_api(self):
-        self.assertIsNone(objects_base.NovaObject.indirection_api)
-        self.assertFalse(startup.wants_check('hostA', 'nova-compute'))
+    def test_never_outside_a_start(self):
+        # nova-api, nova-conductor and nova-scheduler reading the
+        # nova-compute row of any host, their own included, with or
+        # without an indirection API.
+        for api in (None, object()):
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova.objects.base.NovaObject.indirection_api', api))
+            for host in ('hostA', 'hostB'):
+                self.assertEqual(
+                    (host, 'nova-compute'),
+                    objects.Service.get_by_host_and_binary(
+                        None, host, 'nova-compute'))
+                self.assertFalse(startup.wants_check(
+                    host, 'nova-compute', sys._getframe()))
+        self.assertEqual([], self.checked)
 
-    def test_not_for_other_binaries_or_hosts(self):
-        self.over_rpc()
-        self.assertFalse(startup.wants_check('hostA', 'nova-conductor'))
-        self.assertFalse(startup.wants_check('hostB', 'nova-compute'))
-        self.assertTrue(startup.wants_check('hostA', 'nova-compute'))
+    def test_not_for_another_row_in_a_start(self):
+        asked = []
+
+        def init_host(service_ref):
+            start = sys._getframe()
+            while start.f_code is not nova_service.Service.start.__code__:
+                start = start.f_back
+            startup._checked.clear()
+            asked.append(startup.wants_check('hostB', 'nova-compute', start))
+            asked.append(startup.wants_check('hostA', 'nova-conductor',
+                                             start))
+            raise _Started(service_ref)
+        service = self.service('hostA')
+        service.manager.init_host.side_effect = init_host
+        self.start(service)
+        self.assertEqual(['hostA'], self.checked)
+        self.assertEqual([False, False], asked)
 
     def test_not_when_switched_off(self):
-        self.over_rpc()
         self.conf.set_override('one_process_per_host', False,
                                hostguard_conf.GROUP)
-        self.assertFalse(startup.wants_check('hostA', 'nova-compute'))
+        self.start(self.service('hostA'))
+        self.assertEqual([], self.checked)
+
+    def test_not_without_the_guard(self):
+        guard.configure(None, hostguard_conf.GROUP)
+        self.start(self.service('hostA'))
+        self.assertEqual([], self.checked)

@@ -101,11 +101,12 @@ class HeartbeatTest(testtools.TestCase):
 
 
 class AppliesTest(testtools.TestCase):
-    """Only nova-compute's read of its own row, over RPC, once."""
+    """Only nova-compute's start reading its own row, once."""
 
-    def applies(self, binary='nova-compute', host='hostA', conf_host='hostA',
-                over_rpc=True, enabled=True, already_checked=False):
-        return takeover.applies(binary, host, conf_host, over_rpc, enabled,
+    def applies(self, binary='nova-compute', host='hostA',
+                starting=('nova-compute', 'hostA'), enabled=True,
+                already_checked=False):
+        return takeover.applies(binary, host, starting, enabled,
                                 already_checked)
 
     def test_nova_compute_start(self):
@@ -115,17 +116,21 @@ class AppliesTest(testtools.TestCase):
         for binary in ('nova-conductor', 'nova-scheduler', 'nova-api',
                        'nova-novncproxy'):
             self.assertFalse(self.applies(binary=binary), binary)
+            self.assertFalse(self.applies(
+                binary=binary, starting=(binary, 'hostA')), binary)
 
-    def test_without_rpc_never(self):
-        # nova-api, nova-conductor, nova-scheduler, nova-manage: database
-        # at hand, no indirection API, even reading a nova-compute row of
-        # their own host name.
-        self.assertFalse(self.applies(over_rpc=False))
+    def test_outside_a_start_never(self):
+        # nova-api, nova-conductor, nova-scheduler, nova-manage reading a
+        # nova-compute row, of their own host name or another.
+        self.assertFalse(self.applies(starting=None))
+
+    def test_another_service_starting_never(self):
+        self.assertFalse(self.applies(starting=('nova-conductor', 'hostA')))
 
     def test_another_host_never(self):
         self.assertFalse(self.applies(host='hostB'))
 
-    def test_once_per_process(self):
+    def test_once_per_start(self):
         self.assertFalse(self.applies(already_checked=True))
 
     def test_switched_off(self):

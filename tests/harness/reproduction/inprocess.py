@@ -74,8 +74,9 @@ class InProcessCloud(framework.SharedHypervisorTestCase, scenario.Cloud):
         # (noload()), which a deployed nova only logs.
         warnings.filterwarnings(
             'ignore', category=sqlalchemy.exc.SADeprecationWarning)
+        self.guard_fixture = None
         if self.guard:
-            self.enable_guard()
+            self.guard_fixture = self.enable_guard()
         self.client = FrameworkApi(self)
         self.identities = {}
         self.machine_of_host = {}
@@ -98,6 +99,10 @@ class InProcessCloud(framework.SharedHypervisorTestCase, scenario.Cloud):
     def stop_compute(self, machine):
         compute = self.running.pop(machine)
         compute.stop()
+        if self.guard_fixture is not None:
+            # The machine's nova-compute process has exited.
+            self.guard_fixture.state.end_startup_heartbeat(
+                compute.service_ref)
         self.computes.pop(compute.host, None)
 
     def guests(self):
