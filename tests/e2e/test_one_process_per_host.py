@@ -42,7 +42,7 @@ from tests.harness.processes import service_log
 STARTUP_TIMEOUT = 180
 REFUSAL = "another nova-compute process is running as host 'hostA'"
 CHECKED = re.compile(r'nova-hostguard: (.*?)\(checked in ([0-9.]+) s\)')
-WATCHING = 'watching its heartbeat for'
+WATCHING = re.compile(r'watching the heartbeat of host .* for ([0-9.]+) s')
 CHECK_OFF = """
 [hostguard]
 one_process_per_host = false
@@ -134,7 +134,7 @@ class OneProcessPerHostTest(base.NovaProcessesTestCase):
     def _assert_check_never_ran_in_conductor(self):
         conductor = self.cloud.log_of('conductor')
         self.assertIn('one_process_per_host = True', conductor)
-        self.assertNotIn(WATCHING, conductor)
+        self.assertIsNone(WATCHING.search(conductor))
         self.assertNotIn('checked in', conductor)
 
     # The cases.
@@ -165,17 +165,14 @@ class OneProcessPerHostTest(base.NovaProcessesTestCase):
         self._assert_check_never_ran_in_conductor()
 
     def test_second_process_right_after_a_start_refused(self):
-        # The owner restarts after its heartbeat went old, and the second
-        # process comes right after it started: before nova's own first
-        # heartbeat (5 s after the end of its start), the row shows only
-        # the owner's start-up heartbeat.
+        # The owner restarts, and the second process comes right after
+        # it started: before nova's own first heartbeat (5 s after the end
+        # of its start), the row shows only the owner's claim.
         self._start_owner()
         self.cloud.stop('hostA')
-        time.sleep(17)
         since, launched = self._start('hostA')
         running, logged, took = self._started('hostA', since, launched)
         self.assertTrue(running, logged[-4000:])
-        self.assertNotIn(WATCHING, logged)
         owner = self.cloud.processes['hostA']
         standby = self._twin()
         since, launched = self._start(standby)
@@ -212,26 +209,11 @@ class OneProcessPerHostTest(base.NovaProcessesTestCase):
         match = self._record('restart right after kill -9', logged, took)
         self.assertTrue(running, logged[-4000:])
         self.assertNotIn(REFUSAL, logged)
-        self.assertIn(WATCHING, logged)
-        self.assertLessEqual(float(match.group(2)), 15.0 + 2)
+        # The whole window, from now: 1.5 report intervals.
+        self.assertEqual('15.0', WATCHING.search(logged).group(1))
+        self.assertIsNotNone(match, logged[-4000:])
         self.assertEqual([('hostA', 'hv1', 0)], self.cloud.compute_nodes())
         self._assert_check_never_ran_in_conductor()
-
-    def test_start_after_a_missed_heartbeat_does_not_wait(self):
-        self._start_owner()
-        self._wait_heartbeat()
-        proc = self.cloud.processes['hostA']
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        # Still "up" for nova (60 s), but past 1.5 report intervals.
-        time.sleep(17)
-        since, launched = self._start('hostA')
-        running, logged, took = self._started('hostA', since, launched)
-        match = self._record('start 17 s after kill -9 (missed heartbeat)',
-                             logged, took)
-        self.assertTrue(running, logged[-4000:])
-        self.assertNotIn(WATCHING, logged)
-        self.assertLess(float(match.group(2)), 2.0)
 
     def test_control_check_off_nova_runs_both(self):
         self._start_owner()
@@ -240,7 +222,7 @@ class OneProcessPerHostTest(base.NovaProcessesTestCase):
         since, launched = self._start(standby, check=False)
         running, logged, took = self._started(standby, since, launched)
         self.assertTrue(running, logged[-4000:])
-        self.assertNotIn(WATCHING, logged)
+        self.assertIsNone(WATCHING.search(logged))
         self.assertIsNone(self.cloud.processes['hostA'].poll())
         # nova 34 runs both as hostA: two consumers of its queue, one
         # record, no word of it anywhere.

@@ -73,10 +73,10 @@ class StartUpCheckTest(framework.SharedHypervisorTestCase):
         self._start_compute('hostA')
         self._start_compute('hostB')
         self.assertEqual(['hostA', 'hostB'], self.checked)
-        self.assertIn("nova-hostguard: no other nova-compute process "
-                      "heartbeats as host 'hostA'", self.stdlog.logger.output)
-        self.assertIn("nova-hostguard: no other nova-compute process "
-                      "heartbeats as host 'hostB'", self.stdlog.logger.output)
+        for host in ('hostA', 'hostB'):
+            self.assertIn("nova-hostguard: no nova-compute service record "
+                          "for this host yet: its first start; starting as "
+                          "host %r" % host, self.stdlog.logger.output)
 
     def test_other_services_reading_compute_rows_are_not_checked(self):
         self.enable_guard()
@@ -125,8 +125,10 @@ class StartUpCheckTest(framework.SharedHypervisorTestCase):
 
         self.restart_compute_service(compute)
         self.assertEqual(['hostA', 'hostA'], self.checked)
-        self.assertIn("nova-hostguard: the nova-compute service of host "
-                      "'hostA' is up", self.stdlog.logger.output)
+        self.assertIn("nova-hostguard: watching the heartbeat of host "
+                      "'hostA'", self.stdlog.logger.output)
+        self.assertIn("nova-hostguard: no other nova-compute process runs as "
+                      "host 'hostA'; starting", self.stdlog.logger.output)
 
     def test_without_guard_a_second_process_starts(self):
         # The control: nova itself lets a second process run as hostA.
