@@ -210,13 +210,13 @@ class ConductorTest(LookupTestCase):
         self.assertTrue(service.disabled)
         self.assertIn("'hostA'", service.disabled_reason)
 
-    def revive_after_a_takeover(self):
-        """hostB's soft-deleted hv1 record, ready to be saved live again.
+    def revive_after_a_takeover(self, last_host='hostB'):
+        """``last_host``'s soft-deleted hv1 record, to be saved live again.
 
-        hostB created hv1's record, which was deleted; hostA then took hv1
-        over. The record is returned undeleted, not yet saved.
+        ``last_host`` created hv1's record, which was deleted; hostA then
+        took hv1 over. The record is returned undeleted, not yet saved.
         """
-        old = self.create('hostB', 'hv1')
+        old = self.create(last_host, 'hv1')
         old.destroy()
         self.guarded_create('hostA', 'hv1')
         context = self.db.context()
@@ -247,14 +247,7 @@ class ConductorTest(LookupTestCase):
         """
         for host in ('hostA', 'hostB', 'hostX'):
             self.add_service(host)
-        old = self.create('hostX', 'hv1')
-        old.destroy()
-        self.guarded_create('hostA', 'hv1')
-        context = self.db.context()
-        context.read_deleted = 'yes'
-        node = objects.ComputeNode.get_by_uuid(context, old.uuid)
-        node.deleted = False
-        node.deleted_at = None
+        node = self.revive_after_a_takeover(last_host='hostX')
 
         def init_compute_node(tracker):
             node.save()
