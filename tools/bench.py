@@ -12,7 +12,7 @@
 
 """What the guard costs, side by side with nova alone, in one run.
 
-Usage: ``tox -e bench`` (everything, about 25 minutes on 2 cores), or
+Usage: ``tox -e bench`` (everything, about 27 minutes on 2 cores), or
 ``python tools/bench.py --sections create,sync --backends mysql``.
 
 Sections, each run in a process of its own and reported as a table:
