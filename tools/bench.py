@@ -12,7 +12,7 @@
 
 """What the guard costs, side by side with nova alone, in one run.
 
-Usage: ``tox -e bench`` (everything, about 25 minutes on 2 cores), or
+Usage: ``tox -e bench`` (everything, about 27 minutes on 2 cores), or
 ``python tools/bench.py --sections create,sync --backends mysql``.
 
 Sections, each run in a process of its own and reported as a table:
@@ -42,12 +42,20 @@ Sections, each run in a process of its own and reported as a table:
     ``db sync`` adding the constraint to 100,000 rows on MariaDB and
     PostgreSQL, while another connection inserts compute nodes: how long
     the sync takes and how long those inserts waited.
+``lock``
+    the lock mode (``[hostguard] backend_url``) in etcd, Redis, MariaDB
+    and PostgreSQL: the time and backend requests of a start's
+    ``HostLock.acquire`` for a free lock and right after another process
+    released it, of one check of the keeper, and of the backend driver's
+    own session heartbeat while a lock is held; next to the start-up cost
+    of the heartbeat watch (no backend), computed from its design.
 
 Times are medians with the 25th-75th percentile spread. Nothing here is
 asserted; the targets of the project are printed next to the numbers.
 """
 
 import argparse
+import collections
 import contextlib
 import datetime
 import json
@@ -63,7 +71,7 @@ import uuid
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-SECTIONS = ('create', 'start', 'audit', 'sync')
+SECTIONS = ('create', 'start', 'audit', 'sync', 'lock')
 
 
 def spread(samples):
@@ -583,6 +591,240 @@ def report_sync(results):
           fmt(r['before'])] for r in results])
 
 
+# lock
+
+class BackendRequests(object):
+    """Requests and connections to each lock service, counted as sent.
+
+    Where each driver sends them: etcd's HTTP requests (etcd3gw, through
+    requests), Redis's commands (a pipeline or a script is one), the SQL
+    statements and protocol commands of MariaDB (PyMySQL) and PostgreSQL
+    (psycopg2), by backend; TCP connections opened, by port. Every thread
+    counts: the driver's heartbeat thread too.
+    """
+
+    def __init__(self, ports):
+        self.ports = ports
+        self.requests = collections.Counter()
+        self.connections = collections.Counter()
+        self._lock = threading.Lock()
+        self._undo = []
+
+    def count(self, counter, backend):
+        with self._lock:
+            counter[backend] += 1
+
+    def snapshot(self, backend):
+        with self._lock:
+            return self.requests[backend], self.connections[backend]
+
+    def _wrap(self, owner, name, backend, counter=None):
+        original = getattr(owner, name)
+        counter = self.requests if counter is None else counter
+
+        def counted(*args, **kwargs):
+            self.count(counter, backend)
+            return original(*args, **kwargs)
+        setattr(owner, name, counted)
+        self._undo.append((owner, name, original))
+
+    def __enter__(self):
+        import socket
+
+        import psycopg2
+        import psycopg2.extensions
+        import pymysql.connections
+        import redis.connection
+        import requests
+
+        requests_ = self
+
+        class CountedCursor(psycopg2.extensions.cursor):
+            def execute(self, *args, **kwargs):
+                requests_.count(requests_.requests, 'postgresql')
+                return super().execute(*args, **kwargs)
+
+        connect = psycopg2.connect
+
+        def pg_connect(*args, **kwargs):
+            self.count(self.connections, 'postgresql')
+            kwargs.setdefault('cursor_factory', CountedCursor)
+            return connect(*args, **kwargs)
+        psycopg2.connect = pg_connect
+        self._undo.append((psycopg2, 'connect', connect))
+        self._wrap(requests.Session, 'request', 'etcd')
+        self._wrap(redis.connection.AbstractConnection,
+                   'send_packed_command', 'redis')
+        self._wrap(pymysql.connections.Connection, '_execute_command',
+                   'mysql')
+        socket_connect = socket.socket.connect
+
+        def connect_socket(sock, address, *args):
+            port = address[1] if isinstance(address, tuple) else None
+            if port in self.ports:
+                self.count(self.connections, self.ports[port])
+            return socket_connect(sock, address, *args)
+        socket.socket.connect = connect_socket
+        self._undo.append((socket.socket, 'connect', socket_connect))
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        del self._undo[:]
+
+
+def measured(counts, backend, call):
+    """(seconds, requests, connections) of ``call()`` to ``backend``."""
+    requests_, connections = counts.snapshot(backend)
+    begin = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - begin
+    after = counts.snapshot(backend)
+    return seconds, after[0] - requests_, after[1] - connections
+
+
+def bench_lock(backends_, repeats, hold):
+    """In a process of its own: real lock services, one host each time.
+
+    Each repeat takes, in every backend in turn, a free lock (a host
+    name used once), then the same lock again from another ``HostLock``
+    right after the first released it (a clean stop), and times one
+    ``Keeper.check_once`` of the second. Each backend is used once
+    untimed first (a driver's first connection and lazy imports). Then a
+    lock is held in every backend at once, for ``hold`` seconds, with no
+    keeper: what the driver's own session heartbeat sends meanwhile.
+    """
+    from nova.conf import service as nova_service_conf
+
+    from nova_hostguard import hostlock
+    from nova_hostguard import startup
+    from nova_hostguard import takeover
+    from tests.harness import backends
+
+    run = uuid.uuid4().hex[:8]
+    urls = {b: backends.coordination_url(b) for b in backends_}
+    ports = {backends.SERVICES[b][1]: b for b in backends_}
+
+    def fenced(holders):
+        raise RuntimeError('fenced in the benchmark: %s' % (holders,))
+
+    def take(host_lock):
+        host_lock.acquire(wait=5)
+        if host_lock.still_held() is not True:
+            raise RuntimeError('%s: acquire returned without the lock'
+                               % host_lock.url)
+
+    samples = {b: collections.defaultdict(list) for b in backends_}
+    with BackendRequests(ports) as counts:
+        for backend in backends_:
+            host_lock = hostlock.HostLock(urls[backend],
+                                          'bench-%s-warm' % run)
+            take(host_lock)
+            host_lock.stop()
+        for i in range(repeats):
+            for backend in backends_:
+                found = samples[backend]
+                host = 'bench-%s-%d' % (run, i)
+                first = hostlock.HostLock(urls[backend], host)
+                for key, value in zip(('free', 'free_requests',
+                                       'free_connections'),
+                                      measured(counts, backend,
+                                               lambda: take(first))):
+                    found[key].append(value)
+                second = hostlock.HostLock(urls[backend], host)
+                first.stop()
+                for key, value in zip(('released', 'released_requests',
+                                       'released_connections'),
+                                      measured(counts, backend,
+                                               lambda: take(second))):
+                    found[key].append(value)
+                keeper = hostlock.Keeper(second, fenced)
+                outcome = []
+                for key, value in zip(('check', 'check_requests',
+                                       'check_connections'),
+                                      measured(counts, backend, lambda:
+                                               outcome.append(
+                                                   keeper.check_once()))):
+                    found[key].append(value)
+                if outcome != [True]:
+                    raise RuntimeError('%s: the keeper lost the lock'
+                                       % backend)
+                second.stop()
+        held = {b: hostlock.HostLock(urls[b], 'bench-%s-held' % run)
+                for b in backends_}
+        for host_lock in held.values():
+            take(host_lock)
+        before = {b: counts.snapshot(b) for b in backends_}
+        time.sleep(hold)
+        after = {b: counts.snapshot(b) for b in backends_}
+        for host_lock in held.values():
+            host_lock.stop()
+    report_interval = next(o.default for o in nova_service_conf.service_opts
+                           if o.name == 'report_interval')
+    return {
+        'repeats': repeats, 'hold': hold,
+        'check_interval': hostlock.CHECK_INTERVAL,
+        'report_interval': report_interval,
+        'window': takeover.window(report_interval),
+        'settle': startup.SETTLE,
+        'backends': [[b, {
+            key: (spread(values) + (min(values) * 1000, max(values) * 1000)
+                  if not key.endswith(('requests', 'connections'))
+                  else sorted(values))
+            for key, values in samples[b].items()},
+            {'heartbeat_requests': after[b][0] - before[b][0],
+             'heartbeat_connections': after[b][1] - before[b][1]}]
+            for b in backends_]}
+
+
+def ms_range(stats):
+    """``median (min-max)``, ms, of a spread with min and max appended."""
+    return '%.1f (%.1f-%.1f)' % (stats[0], stats[3], stats[4])
+
+
+def number_range(values):
+    """A count, or its median and range where the repeats differed."""
+    if values[0] == values[-1]:
+        return '%d' % values[0]
+    return '%g (%d-%d)' % (statistics.median(values), values[0],
+                           values[-1])
+
+
+def report_lock(r):
+    rows = []
+    for backend, m, held in r['backends']:
+        rows.append([
+            backend,
+            ms_range(m['free']), '%s / %s' % (
+                number_range(m['free_requests']),
+                number_range(m['free_connections'])),
+            ms_range(m['released']), '%s / %s' % (
+                number_range(m['released_requests']),
+                number_range(m['released_connections'])),
+            ms_range(m['check']), number_range(m['check_requests']),
+            '%g' % (1 / r['check_interval']),
+            '%.2f' % (held['heartbeat_requests'] / r['hold'])])
+    text = table(
+        'Lock mode ([hostguard] backend_url), per nova-compute, {} '
+        'repeats: ms, median (min-max); requests / TCP connections to the '
+        'lock service'.format(r['repeats']),
+        ['backend', 'start, free lock', 'requests / conn.',
+         'start after a clean stop', 'requests / conn.', 'keeper check',
+         'requests', 'checks/s',
+         'driver heartbeat req/s ({:g} s)'.format(r['hold'])], rows)
+    restart = r['window'] + r['settle']
+    return text + '\n' + table(
+        'Without a lock service (heartbeat watch), computed from the '
+        'design, not measured: report_interval = {:g} s (nova\'s default)'
+        .format(r['report_interval']),
+        ['start', 'added to the start', 'requests per second'],
+        [['first (no service record)', '0 s (no watch)', '0'],
+         ['restart (a service record)', '%.1f s (watch %.1f s + settle '
+          '%.1f s)' % (restart, r['window'], r['settle']),
+          '0 after the start (reads of the row: 1/s during the watch)']])
+
+
 def machine():
     import nova.version
     import sqlalchemy as sa
@@ -625,6 +867,9 @@ def run_section(args):
     elif args.only == 'audit':
         data = bench_audit(args.audit_nodes, args.audit_instances,
                            args.repeats)
+    elif args.only == 'lock':
+        data = bench_lock(args.lock_backends.split(','), args.lock_repeats,
+                          args.lock_hold)
     else:
         data = bench_sync([b for b in args.backends if b != 'sqlite'],
                           args.sync_rows)
@@ -632,7 +877,7 @@ def run_section(args):
 
 
 REPORTS = {'create': report_create, 'start': report_start,
-           'audit': report_audit, 'sync': report_sync}
+           'audit': report_audit, 'sync': report_sync, 'lock': report_lock}
 
 
 def main(argv=None):
@@ -647,6 +892,14 @@ def main(argv=None):
     parser.add_argument('--audit-nodes', type=int, default=100000)
     parser.add_argument('--audit-instances', type=int, default=1000000)
     parser.add_argument('--sync-rows', type=int, default=100000)
+    parser.add_argument('--lock-backends',
+                        default='etcd,redis,mysql,postgresql',
+                        help='lock services (tests/harness/backends.py)')
+    parser.add_argument('--lock-repeats', type=int, default=20)
+    parser.add_argument('--lock-hold', type=float, default=40,
+                        help='seconds a lock is held to count the '
+                        "driver's heartbeat (tooz beats every 15 s at "
+                        'its default 30 s session)')
     parser.add_argument('--only', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.backends = args.backends.split(',')

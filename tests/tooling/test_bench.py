@@ -118,3 +118,27 @@ class BenchToolTest(testtools.TestCase):
                   for r in rows[1:]]
         self.assertEqual([('3', '3'), ('3', '0'), ('3', '3'), ('3', '3')],
                          checks)
+
+    def test_a_tiny_lock_run_reports_every_backend(self):
+        from tests.harness import backends
+
+        backends.require(self, *backends.COORDINATION_BACKENDS)
+        result = run('--sections', 'lock', '--lock-repeats', '2',
+                     '--lock-hold', '0.5')
+        self.assertEqual(0, result.returncode, result.stdout[-3000:])
+        rows = table(result.stdout, 'Lock mode ([hostguard] backend_url)')
+        self.assertEqual(list(backends.COORDINATION_BACKENDS),
+                         [r[0] for r in rows])
+        for row in rows:
+            self.assertEqual(9, len(row), row)
+            # A start sends something and connects; a keeper's check is
+            # one request, once a second.
+            for cell in (row[2], row[4]):
+                requests, connections = (float(n.split()[0])
+                                         for n in cell.split(' / '))
+                self.assertGreater(requests, 0, row)
+                self.assertGreater(connections, 0, row)
+            self.assertEqual(['1', '1'], row[6:8])
+        watch = table(result.stdout, 'Without a lock service')
+        self.assertEqual(['0 s (no watch)', '17.0 s (watch 15.0 s + '
+                          'settle 2.0 s)'], [r[1] for r in watch])
