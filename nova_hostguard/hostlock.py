@@ -121,6 +121,7 @@ class HostLock:
         self._coordinator = coordination.get_coordinator(
             url, member.encode('utf-8'))
         self._lock = None
+        self._session = None
         self._started = False
 
     def acquire(self, wait):
@@ -184,8 +185,28 @@ class HostLock:
         lock = self._coordinator.get_lock(self.name)
         if lock.acquire(blocking=False):
             self._lock = lock
+            self._session = _session_of(lock)
             return True
         return False
+
+    def held_by_my_lost_session(self):
+        """Whether the database holds the lock for this process still.
+
+        A database lock belongs to a connection. When this process loses
+        its connection without the server noticing (a partition), the
+        server keeps the old session, and the lock, until it drops it: the
+        holder is then this process, not another one. True also when the
+        holder cannot be asked.
+        """
+        if self._session is None:
+            return False
+        try:
+            return _holder_session(self._coordinator, self.name) in (
+                self._session, _UNKNOWN)
+        except Exception as e:
+            LOG.debug('nova-hostguard: could not ask which session holds '
+                      'the lock of host %r: %s', self.host, e)
+            return True
 
     def _forget(self):
         """Let go of a lock object this process no longer trusts.
@@ -316,6 +337,12 @@ class Keeper:
         except Exception:
             self._unreachable()
             return True
+        if not retaken and self.host_lock.held_by_my_lost_session():
+            # Not another process: the database has yet to drop this
+            # process's lost connection.
+            self._unreachable('still holds the lock for this process\'s '
+                              'lost connection')
+            return True
         self._reachable()
         if retaken:
             self.host_lock._publish()
@@ -326,14 +353,13 @@ class Keeper:
         self.fence(self.host_lock.holders())
         return False
 
-    def _unreachable(self):
+    def _unreachable(self, how='does not answer'):
         if self._unreachable_since is None:
             self._unreachable_since = time.monotonic()
-            LOG.warning('nova-hostguard: the lock service %s does not '
-                        'answer; nova-compute keeps running as host %r and '
-                        'checks again every %.0f s.',
-                        safe_url(self.host_lock.url), self.host_lock.host,
-                        self.interval)
+            LOG.warning('nova-hostguard: the lock service %s %s; '
+                        'nova-compute keeps running as host %r and checks '
+                        'again every %.0f s.', safe_url(self.host_lock.url),
+                        how, self.host_lock.host, self.interval)
 
     def _reachable(self):
         if self._unreachable_since is not None:
@@ -422,6 +448,43 @@ def _still_owner(lock):
         return result.get('succeeded', False) is True
     raise tooz.NotImplemented(
         'nova-hostguard cannot check a lock of %s' % type(lock).__name__)
+
+
+_UNKNOWN = object()
+
+
+def _session_of(lock):
+    """The database session holding a connection-bound lock, or None."""
+    name = type(lock).__name__
+    if name == 'MySQLLock':
+        return lock._conn.thread_id()
+    if name == 'PostgresLock':
+        return lock._conn.get_backend_pid()
+    return None
+
+
+def _holder_session(coordinator, name):
+    """The database session that holds the lock ``name`` now, or None."""
+    driver = type(coordinator)
+    conn = driver.get_connection(coordinator._parsed_url,
+                                 coordinator._options)
+    try:
+        cursor = conn.cursor()
+        if driver.__name__ == 'MySQLDriver':
+            cursor.execute('SELECT IS_USED_LOCK(%s)', (name,))
+        elif driver.__name__ == 'PostgresDriver':
+            # tooz's key: the first two bytes of the name's MD5.
+            key = hashlib.md5(name, usedforsecurity=False).digest()[0:2]
+            cursor.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND "
+                "classid = %s AND objid = %s AND objsubid = 2 AND granted",
+                (key[0], key[1]))
+        else:
+            return _UNKNOWN
+        row = cursor.fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
 
 
 def _bound_to_connection(lock):

@@ -247,3 +247,79 @@ class NameTest(testtools.TestCase):
         long_name = hostlock.lock_name('h' * 255)
         self.assertLessEqual(len(long_name), hostlock.MAX_NAME)
         self.assertNotEqual(long_name, hostlock.lock_name('h' * 254))
+
+
+class LingeringSessionTests:
+    """A database lock whose connection this process lost, not the server.
+
+    After a partition the server keeps the old session, and the lock,
+    until it notices: re-taking the lock fails, yet no other process holds
+    it. The keeper must not stop nova-compute for that, and must stop it
+    when another session holds the lock. The old session is played by a
+    connection of the test's own that takes the same lock as tooz does.
+    """
+
+    def setUp(self):
+        super().setUp()
+        backends.require(self, self.BACKEND)
+        self.url = backends.coordination_url(self.BACKEND)
+        self.host = 'host-%s' % uuid.uuid4().hex[:8]
+        self.host_lock = hostlock.HostLock(self.url, self.host)
+        self.addCleanup(self.host_lock.stop)
+        self.assertGreaterEqual(self.host_lock.acquire(2), 0)
+        # This process's connection is gone...
+        self.host_lock._lock._conn.close()
+        # ...and the server still holds the lock for a session.
+        self.session = self.hold_elsewhere(hostlock.lock_name(self.host))
+        self.fenced = []
+
+    def check_once(self):
+        keeper = hostlock.Keeper(self.host_lock, self.fenced.append)
+        return keeper.check_once()
+
+    def test_the_old_session_of_this_process_is_not_another_holder(self):
+        self.host_lock._session = self.session
+        self.assertTrue(self.check_once())
+        self.assertEqual([], self.fenced)
+
+    def test_another_session_is_another_holder(self):
+        self.host_lock._session = -1
+        self.assertFalse(self.check_once())
+        self.assertEqual(1, len(self.fenced))
+
+
+class MySQLLingeringSessionTest(LingeringSessionTests, testtools.TestCase):
+    BACKEND = 'mysql'
+
+    def hold_elsewhere(self, name):
+        import pymysql
+        conn = pymysql.connect(
+            host=backends.MYSQL_HOST, port=backends.MYSQL_PORT,
+            user=backends.MYSQL_USER, password=backends.MYSQL_PASSWORD)
+        self.addCleanup(conn.close)
+        cursor = conn.cursor()
+        # The lock is free: this process's connection closed cleanly.
+        cursor.execute('SELECT GET_LOCK(%s, 5)', (name,))
+        self.assertEqual(1, cursor.fetchone()[0])
+        return conn.thread_id()
+
+
+class PostgreSQLLingeringSessionTest(LingeringSessionTests,
+                                     testtools.TestCase):
+    BACKEND = 'postgresql'
+
+    def hold_elsewhere(self, name):
+        import hashlib
+
+        import psycopg2
+        conn = psycopg2.connect(
+            host=backends.PG_HOST, port=backends.PG_PORT,
+            user=backends.PG_USER, password=backends.PG_PASSWORD,
+            dbname='postgres')
+        conn.autocommit = True
+        self.addCleanup(conn.close)
+        key = hashlib.md5(name, usedforsecurity=False).digest()[0:2]
+        cursor = conn.cursor()
+        cursor.execute('SELECT pg_try_advisory_lock(%s, %s)', tuple(key))
+        self.assertTrue(cursor.fetchone()[0])
+        return conn.get_backend_pid()
