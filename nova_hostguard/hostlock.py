@@ -139,7 +139,7 @@ class HostLock:
                     self._publish()
                     return time.monotonic() - started
                 error = None
-            except (coordination.ToozError, OSError) as e:
+            except Exception as e:  # etcd3gw: ConnectionFailedError
                 error = e
             if time.monotonic() >= deadline:
                 break
