@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -41,10 +42,11 @@ class Holder:
     """One lock-holding process and the events it printed."""
 
     def __init__(self, url, host, wait):
+        self.stderr = tempfile.TemporaryFile(mode='w+')
         self.process = subprocess.Popen(
             [sys.executable, '-m', 'tests.harness.lockholder', url, host,
              str(wait)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True,
             env=dict(os.environ, PYTHONWARNINGS='ignore'))
         self.events = []
         self._changed = threading.Condition()
@@ -65,6 +67,11 @@ class Holder:
                 lambda: self.events or self.process.poll() is not None,
                 timeout)
             return self.events[0] if self.events else None
+
+    def errors(self):
+        """The end of what the process wrote to stderr."""
+        self.stderr.seek(0)
+        return self.stderr.read()[-3000:]
 
     def event(self, name):
         return next((e for e in self.events if e['event'] == name), None)
@@ -111,7 +118,9 @@ class LockTests:
     def started(self, wait=TTL + 5):
         holder = self.holder(wait)
         event = holder.wait_event()
-        self.assertIsNotNone(event, 'the holder printed nothing')
+        self.assertIsNotNone(event, 'the holder printed nothing; exit %s, '
+                             'stderr: %s' % (holder.process.poll(),
+                                             holder.errors()))
         self.assertEqual('acquired', event['event'], event)
         return holder
 
