@@ -10,15 +10,16 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The lock mode's races, many times over, with real nova-compute processes.
+"""The start-up races, many times over, with real nova-compute processes.
 
 Usage: ``tox -e lock-soak`` (20 trials per backend on etcd, Redis, MariaDB
-and PostgreSQL: about 20 s a trial with the fence, 15 s without; about 30
-minutes in all on 2 cores), or
-``python tools/lock_soak.py --trials 5 --backends etcd,redis``. Needs the
-services of ``tools/test-setup.sh`` and etcd and Redis
-(``tests/harness/backends.py`` names them), and nova 34 with the plugin
-installed, as ``tox -e e2e`` does.
+and PostgreSQL: about 20 s a trial with the fence, 15 s without; then 20
+trials of the default mode, ``watch``: about 11 s a trial; about
+35 minutes in all on 2 cores), or
+``python tools/lock_soak.py --trials 5 --backends etcd,redis,watch``.
+Needs the services of ``tools/test-setup.sh`` and, for the lock mode,
+etcd and Redis (``tests/harness/backends.py`` names them), and nova 34
+with the plugin installed, as ``tox -e e2e`` does.
 
 One nova-conductor, and per backend two machines whose nova-compute runs
 as one host (the same node identity), with ``[hostguard] backend_url`` on
@@ -37,6 +38,18 @@ fence (etcd and Redis, unless ``--no-fence``)
     it must exit with status 75. The *fence window* is the time from
     ``SIGCONT`` to its exit. A database lock lives with its connection,
     which a paused process keeps: nothing to fence there.
+
+watch (the default mode: no ``backend_url``)
+    The same overlapping start, without a lock service: each new process
+    watches the service row's heartbeat (1.5 x ``report_interval``), then
+    claims the row and reads it back (``startup.SETTLE``, 2 s). Exactly
+    one may start; the other's refusal is counted by kind: *watch* (it
+    saw the winner's claim or heartbeat during its watch) or *claim* (both
+    finished their watches together and its claim was overwritten). To
+    keep trials short, these nova-computes run with ``report_interval =
+    2`` and ``service_down_time = 10`` (a 3 s watch instead of 15 s at
+    nova's default of 10); the table says so. The winner's *wait* is the
+    time its check took, as it logged it. No fence here: n/a.
 
 Prints one table; exits 1 if any double start, neither, or unfenced
 resume happened.
@@ -71,6 +84,23 @@ LOCK_CONF = """
 backend_url = %(url)s
 lock_wait = %(wait)d
 """
+WATCH = 'watch'
+#: Refusals of the default mode, by kind.
+WATCH_REFUSALS = (
+    ('watch', 'nova-hostguard: another nova-compute process is running as '
+              'host'),
+    ('claim', 'nova-hostguard: another nova-compute process started as '
+              'host'))
+CHECKED = re.compile(r"nova-hostguard: no other nova-compute process runs "
+                     r"as host '[^']+'; starting \(checked in ([0-9.]+) s\)")
+#: The default mode's nova-computes heartbeat every 2 s: a 3 s watch.
+WATCH_REPORT_INTERVAL = 2
+WATCH_SERVICE_DOWN_TIME = 10
+WATCH_CONF = """
+[DEFAULT]
+report_interval = %d
+service_down_time = %d
+""" % (WATCH_REPORT_INTERVAL, WATCH_SERVICE_DOWN_TIME)
 TIMEOUT = 180
 
 
@@ -84,11 +114,16 @@ class Soak:
         self.host = 'soak-%s-%s' % (backend, tag)
         self.hypervisor = 'hv-%s-%s' % (backend, tag)
         self.machines = [self.host + '-a', self.host + '-b']
-        options = {'timeout': ttl} if backend in LEASED else {}
-        self.url = backends.coordination_url(backend, **options)
-        self.wait = ttl + 5
+        if backend == WATCH:
+            self.extra = WATCH_CONF
+        else:
+            options = {'timeout': ttl} if backend in LEASED else {}
+            self.extra = LOCK_CONF % {
+                'url': backends.coordination_url(backend, **options),
+                'wait': ttl + 5}
         self.holder = None
         self.trials = self.double = self.neither = self.refusals = 0
+        self.kinds = dict.fromkeys((kind for kind, _ in WATCH_REFUSALS), 0)
         self.waits = []
         self.fence_trials = self.fenced = 0
         self.windows = []
@@ -96,8 +131,7 @@ class Soak:
 
     def start(self, machine):
         conf = self.cloud.config(machine, host=self.host, guard=True,
-                                 extra=LOCK_CONF % {'url': self.url,
-                                                    'wait': self.wait})
+                                 extra=self.extra)
         since = self.cloud.log_size(machine)
         self.cloud.start(machine, [sys.executable, cloud_mod.LAUNCHER], conf,
                          env={'HOSTGUARD_TEST_HYPERVISOR': self.hypervisor})
@@ -137,11 +171,17 @@ class Soak:
             running, logged = self.outcome(machine, since[machine])
             if running:
                 started.append(machine)
-                match = HELD.search(logged)
+                match = HELD.search(logged) or CHECKED.search(logged)
                 if match:
                     self.waits.append(float(match.group(1)))
             elif REFUSED in logged:
                 self.refusals += 1
+            else:
+                for kind, message in WATCH_REFUSALS:
+                    if message in logged:
+                        self.refusals += 1
+                        self.kinds[kind] += 1
+                        break
         if len(started) == 2:
             self.double += 1
             self.notes.append('trial %d: both started (gap %.2f s)'
@@ -202,12 +242,19 @@ def stats(samples):
     return '%.2f / %.2f' % (statistics.median(samples), max(samples))
 
 
+def refusals(soak):
+    if soak.backend != WATCH:
+        return str(soak.refusals)
+    return '%d (%s)' % (soak.refusals, ', '.join(
+        '%s %d' % item for item in soak.kinds.items()))
+
+
 def table(soaks):
     header = ('backend', 'trials', 'double', 'neither', 'refusals',
               'wait med/max s', 'fenced', 'fence window med/max s')
     rows = [header] + [(
         s.backend, str(s.trials), str(s.double), str(s.neither),
-        str(s.refusals), stats(s.waits),
+        refusals(s), stats(s.waits),
         '%d/%d' % (s.fenced, s.fence_trials) if s.fence_trials else 'n/a',
         stats(s.windows)) for s in soaks]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -215,6 +262,13 @@ def table(soaks):
                        for cell, w in zip(row, widths)).rstrip()
              for row in rows]
     lines.insert(1, '  '.join('-' * w for w in widths))
+    if any(s.backend == WATCH for s in soaks):
+        lines.append(
+            'watch: no backend_url (the heartbeat watch), report_interval '
+            '%d s, service_down_time %d s; wait = the check\'s time as '
+            'logged; refusals by kind: watch (heartbeat or claim seen while '
+            'watching), claim (claim overwritten)'
+            % (WATCH_REPORT_INTERVAL, WATCH_SERVICE_DOWN_TIME))
     return '\n'.join(lines)
 
 
@@ -222,14 +276,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--trials', type=int, default=20)
     parser.add_argument('--backends', default=','.join(
-        backends.COORDINATION_BACKENDS))
+        backends.COORDINATION_BACKENDS + (WATCH,)),
+                        help='comma-separated; "watch" is the default mode '
+                             '(no backend_url)')
     parser.add_argument('--ttl', type=int, default=3,
                         help='lease of etcd and Redis, in seconds')
     parser.add_argument('--no-fence', action='store_true')
     args = parser.parse_args()
     chosen = args.backends.split(',')
     missing = [s for s in ['mysql', 'rabbitmq'] + chosen
-               if not backends.answers(s)]
+               if s != WATCH and not backends.answers(s)]
     if missing:
         sys.exit('not answering: %s (%s)' % (', '.join(missing),
                                              backends.SETUP_HINT))
@@ -246,13 +302,15 @@ def main():
             try:
                 soak.first_start()
                 for _ in range(args.trials):
+                    trial = time.monotonic()
                     soak.overlapping_start()
                     if backend in LEASED and not args.no_fence:
                         soak.fence()
                     print('%s: trial %d, double %d, neither %d, fenced '
-                          '%d/%d' % (backend, soak.trials, soak.double,
-                                     soak.neither, soak.fenced,
-                                     soak.fence_trials), flush=True)
+                          '%d/%d (%.0f s)' % (
+                              backend, soak.trials, soak.double,
+                              soak.neither, soak.fenced, soak.fence_trials,
+                              time.monotonic() - trial), flush=True)
             finally:
                 soak.stop()
             print('%s: %.0f s' % (backend, time.monotonic() - began),
