@@ -66,6 +66,14 @@ MAX_NAME = 64
 
 PREFIX = 'nova-hostguard.nova-compute.'
 
+#: tooz drivers whose locks do not reach beyond one machine.
+MACHINE_LOCAL = ('file', 'ipc')
+
+#: Drivers whose answer "not this process's lock any more" is proof that
+#: another lock object holds it (a compare of the key's value); others
+#: (ZooKeeper answers False on a lost connection) need the holder named.
+DEFINITE_OWNERSHIP = ('Etcd3Driver', 'RedisDriver')
+
 Holder = collections.namedtuple('Holder', ['host', 'machine', 'pid', 'since'])
 
 
@@ -94,12 +102,17 @@ def lock_name(host):
 
 
 def safe_url(url):
-    """The backend URL with its password hidden, for messages."""
+    """The backend URL with its passwords hidden, for messages."""
     parts = parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(':%s@' % parts.password, ':***@', 1)
-    return parse.urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(
+            ':%s@' % parts.password, ':***@', 1))
+    query = parse.parse_qsl(parts.query, keep_blank_values=True)
+    if any('password' in key.lower() for key, _ in query):
+        parts = parts._replace(query='&'.join(
+            '%s=%s' % (key, '***' if 'password' in key.lower() else value)
+            for key, value in query))
+    return parse.urlunsplit(parts)
 
 
 def this_process(host):
@@ -112,6 +125,11 @@ class HostLock:
     """The lock of one host's nova-compute in one lock service."""
 
     def __init__(self, url, host):
+        scheme = parse.urlsplit(url).scheme
+        if scheme in MACHINE_LOCAL:
+            raise ValueError(
+                'the %s driver locks on one machine only; a standby on '
+                'another machine would not see the lock' % scheme)
         self.url = url
         self.host = host
         self.name = lock_name(host)
@@ -148,6 +166,8 @@ class HostLock:
             if time.monotonic() >= deadline:
                 break
             time.sleep(RETRY_INTERVAL)
+        if isinstance(error, BackendUnavailable):
+            raise error
         if error is not None:
             raise BackendUnavailable('%s: %s' % (
                 type(error).__name__, str(error).strip().rstrip('.')))
@@ -171,7 +191,7 @@ class HostLock:
         thread.start()
         thread.join(seconds)
         if thread.is_alive():
-            raise BackendUnavailable('no answer within %.0f s' % seconds)
+            raise BackendUnavailable('its last try had no answer')
         if 'error' in outcome:
             raise outcome['error']
         return outcome['acquired']
@@ -188,6 +208,16 @@ class HostLock:
             self._session = _session_of(lock)
             return True
         return False
+
+    def ownership_is_definite(self):
+        """Whether "not this process's" from the backend proves another.
+
+        True for etcd and Redis (the key holds another lock's value) and
+        for the database drivers (the holder's session was compared).
+        """
+        driver = type(self._coordinator).__name__
+        return (driver in DEFINITE_OWNERSHIP or
+                driver in ('MySQLDriver', 'PostgresDriver'))
 
     def held_by_my_lost_session(self):
         """Whether the database holds the lock for this process still.
@@ -215,11 +245,17 @@ class HostLock:
         this process cannot hold the lock twice and refuse itself.
         """
         lock, self._lock = self._lock, None
-        if lock is not None and _bound_to_connection(lock):
+        if lock is None:
+            return
+        if _bound_to_connection(lock):
             try:
                 lock._conn.close()
             except Exception:
                 pass
+        # tooz's heartbeat would go on refreshing it, warning each time.
+        acquired = getattr(self._coordinator, '_acquired_locks', None)
+        if acquired is not None:
+            acquired.discard(lock)
 
     def still_held(self):
         """Whether the lock is still this process's.
@@ -268,7 +304,11 @@ class HostLock:
                 self._coordinator.create_group(group).get()
             except coordination.GroupAlreadyExist:
                 pass
-            self._coordinator.join_group(group, capabilities).get()
+            try:
+                self._coordinator.join_group(group, capabilities).get()
+            except coordination.MemberAlreadyExist:
+                # Still a member from before the lock was taken again.
+                pass
         except Exception as e:
             LOG.info('nova-hostguard: the lock service does not keep who '
                      'holds the lock of host %r (%s); a refused process '
@@ -308,15 +348,20 @@ class Keeper:
         self.interval = interval
         self._stopped = threading.Event()
         self._unreachable_since = None
+        self._thread = None
 
     def start(self):
-        thread = threading.Thread(target=self._run, daemon=True,
-                                  name='hostguard-lock-keeper')
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='hostguard-lock-keeper')
+        self._thread.start()
+        return self._thread
 
     def stop(self):
+        """Stop checking; a check under way ends first (bounded wait)."""
         self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5 * self.interval)
 
     def _run(self):
         while not self._stopped.wait(self.interval):
@@ -337,20 +382,27 @@ class Keeper:
         except Exception:
             self._unreachable()
             return True
-        if not retaken and self.host_lock.held_by_my_lost_session():
-            # Not another process: the database has yet to drop this
-            # process's lost connection.
-            self._unreachable('still holds the lock for this process\'s '
-                              'lost connection')
-            return True
-        self._reachable()
         if retaken:
+            self._reachable()
             self.host_lock._publish()
             LOG.warning('nova-hostguard: the lock of host %r had expired '
                         'in the lock service and no other process took it; '
                         'this process holds it again.', self.host_lock.host)
             return True
-        self.fence(self.host_lock.holders())
+        if self.host_lock.held_by_my_lost_session():
+            # Not another process: the database has yet to drop this
+            # process's lost connection.
+            self._unreachable('still holds the lock for this process\'s '
+                              'lost connection')
+            return True
+        holders = self.host_lock.holders()
+        if not (holders or self.host_lock.ownership_is_definite()):
+            # No proof of another holder (ZooKeeper's answer to a lost
+            # connection looks the same): keep running, check again.
+            self._unreachable('does not show who holds the lock')
+            return True
+        self._reachable()
+        self.fence(holders)
         return False
 
     def _unreachable(self, how='does not answer'):

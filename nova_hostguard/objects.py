@@ -148,8 +148,9 @@ class GuardedService(service_obj.Service):
                 context, host, binary)
         # The frame of the caller: nova's Service.start for nova-compute's
         # own start (a classmethod call adds no frame of its own).
-        if startup.wants_check(host, binary, sys._getframe(1)):
-            return startup.check(read, host)
+        caller = sys._getframe(1)
+        if startup.wants_check(host, binary, caller):
+            return startup.check(read, host, caller)
         return read()
 
     # nova keeps its minimum version cache in class attributes; keep it on

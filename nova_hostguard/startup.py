@@ -95,19 +95,42 @@ def _starting_service(frame):
     return service
 
 
-def check(read, host):
+def check(read, host, caller=None):
     """Refuse to start while another process runs as ``host``.
 
     :param read: a function returning this host's nova-compute
         ``Service`` (or None), as nova's remotable lookup does.
+    :param caller: the frame of nova's ``Service.start`` that reads, if
+        known: the lock is released when that service stops.
     :returns: the last ``Service`` read, for nova's start to go on with.
     :raises: nova.exception.InvalidConfiguration in ``enforce`` mode.
     """
     options = guard.settings_conf()[guard.settings_group()]
     if options.backend_url:
-        _hold_lock(options.backend_url, host, options.lock_wait)
+        release = _hold_lock(options.backend_url, host, options.lock_wait)
+        nova_service = _starting_service(caller)
+        if release is not None and nova_service is not None:
+            _release_on_stop(nova_service, release)
         return read()
     return _watch(read, host)
+
+
+def _release_on_stop(nova_service, release):
+    """Release the lock when nova stops the service.
+
+    oslo.service ends a graceful shutdown (SIGTERM) with ``os._exit``,
+    which runs no ``atexit`` handler: without this the lock would outlive
+    a clean stop until its session expired, and every restart would wait
+    for it.
+    """
+    stop = nova_service.stop
+
+    def stop_and_release(*args, **kwargs):
+        try:
+            return stop(*args, **kwargs)
+        finally:
+            release()
+    nova_service.stop = stop_and_release
 
 
 def _hold_lock(url, host, wait):
@@ -147,7 +170,11 @@ def _hold_lock(url, host, wait):
 def _fence(url, host, holders):
     """Stop at once: another process holds this host's lock now."""
     LOG.critical(hostlock.fenced_message(url, host, holders))
-    std_logging.shutdown()
+    for handler in std_logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except Exception:
+            pass
     os._exit(hostlock.FENCED_EXIT)
 
 
@@ -229,30 +256,44 @@ def _claim(read, service, host, started, report_interval):
     latest = _read_retrying(read, host)
     if latest is _UNREAD:
         latest = _read_retrying(read, host)
-    if latest is not _UNREAD and latest is not None and \
-            latest.report_count != claimed:
+    if latest is None:
+        # Deleted meanwhile: nova's start creates it again.
+        return None
+    if latest is not _UNREAD and latest.report_count != claimed:
         _refuse(takeover.overlap_message(
             host, time.monotonic() - started, report_interval))
         return latest
     LOG.info('nova-hostguard: no other nova-compute process runs as host '
              '%r; starting (checked in %.2f s).', host,
              time.monotonic() - started)
-    _renew_claim(service, claimed, report_interval)
+    _renew_claim(service, claimed, report_interval, read)
     return service
 
 
-def _renew_claim(service, written, report_interval):
+def _renew_claim(service, written, report_interval, read):
+    """Renew the claim until nova heartbeats, or the row shows another.
+
+    The writes go through objects of their own: ``service`` is nova's
+    ``service_ref`` from now on, which nova's heartbeat changes in its own
+    thread; it is only read here, to see nova's first heartbeat.
+    """
     def renew():
         count = written
         while True:
             time.sleep(report_interval)
-            if service.report_count != count:
+            if service.report_count != written:
                 LOG.debug('nova-hostguard: nova heartbeats as host %r now; '
                           'the start-up claim ends.', service.host)
                 return
-            count -= 1
-            if not _write_count(service, count):
+            latest = _read_retrying(read, service.host)
+            if latest is _UNREAD:
+                continue
+            if latest is None or latest.report_count != count:
+                # nova's heartbeat (or another process) wrote: not ours
+                # to claim any more.
                 return
+            if _write_count(latest, count - 1):
+                count -= 1
     threading.Thread(target=renew, daemon=True,
                      name='hostguard-startup-claim').start()
 

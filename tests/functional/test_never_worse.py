@@ -71,9 +71,15 @@ class HungStartTest(framework.SharedHypervisorTestCase):
                                                binary='nova-compute')
         return services[0]['state']
 
-    def last_seen_up(self, host):
+    def service(self, host):
         return objects.Service.get_by_host_and_binary(
-            self.ctxt, host, 'nova-compute').last_seen_up
+            self.ctxt, host, 'nova-compute')
+
+    def last_seen_up(self, host):
+        return self.service(host).last_seen_up
+
+    def report_count(self, host):
+        return self.service(host).report_count
 
     def _hung_restart_then_evacuate(self):
         hosta = self.start_service('compute', host='hostA')
@@ -83,6 +89,7 @@ class HungStartTest(framework.SharedHypervisorTestCase):
         # hostA's process dies; its restart hangs in init_host.
         hosta.stop()
         last_seen_up = self.last_seen_up('hostA')
+        self.counted_at_stop = self.report_count('hostA')
         self.hang.set()
         threading.Thread(target=self.start_service, args=('compute',),
                          kwargs={'host': 'hostA'}, daemon=True).start()
@@ -108,11 +115,13 @@ class HungStartTest(framework.SharedHypervisorTestCase):
         checked = []
         check = startup.check
 
-        def record(read, host):
+        def record(read, host, *args):
             checked.append(host)
-            return check(read, host)
+            return check(read, host, *args)
         self.useFixture(fixtures.MonkeyPatch(
             'nova_hostguard.startup.check', record))
         self._hung_restart_then_evacuate()
-        # The check ran on the hung start, and the row was claimed.
+        # The check ran on the hung start, and the row was claimed: a
+        # count below the one hostA's last heartbeat wrote.
         self.assertEqual(['hostA', 'hostB', 'hostA'], checked)
+        self.assertLess(self.report_count('hostA'), self.counted_at_stop)

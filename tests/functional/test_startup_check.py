@@ -49,9 +49,9 @@ class StartUpCheckTest(framework.SharedHypervisorTestCase):
         self.checked = []
         check = startup.check
 
-        def record(read, host):
+        def record(read, host, *args):
             self.checked.append(host)
-            return check(read, host)
+            return check(read, host, *args)
         self.useFixture(fixtures.MonkeyPatch(
             'nova_hostguard.startup.check', record))
 

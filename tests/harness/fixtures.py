@@ -105,9 +105,9 @@ class GuardStateFixture(fixtures.Fixture):
         self.claimed = []
         renew = startup._renew_claim
 
-        def record(service, written, report_interval):
+        def record(service, *args):
             self.claimed.append(service)
-            return renew(service, written, report_interval)
+            return renew(service, *args)
         self.useFixture(fixtures.MonkeyPatch(
             'nova_hostguard.startup._renew_claim', record))
         self.addCleanup(self.end_startup_heartbeat)

@@ -332,3 +332,66 @@ class PostgreSQLLingeringSessionTest(LingeringSessionTests,
         cursor.execute('SELECT pg_try_advisory_lock(%s, %s)', tuple(key))
         self.assertTrue(cursor.fetchone()[0])
         return conn.get_backend_pid()
+
+
+class KeeperProofTest(testtools.TestCase):
+    """The keeper stops a process only on proof of another holder.
+
+    The host lock here stands in for a backend whose "not yours" may mean
+    a lost connection (ZooKeeper's answer): the decision under test is
+    the keeper's.
+    """
+
+    class HostLock:
+        host = 'hostA'
+        url = 'zookeeper://127.0.0.1:2181'
+
+        def __init__(self, holders, definite):
+            self._holders = holders
+            self._definite = definite
+
+        def still_held(self):
+            return False
+
+        def try_acquire(self):
+            return False
+
+        def held_by_my_lost_session(self):
+            return False
+
+        def holders(self):
+            return self._holders
+
+        def ownership_is_definite(self):
+            return self._definite
+
+    def check_once(self, holders, definite):
+        fenced = []
+        keeper = hostlock.Keeper(self.HostLock(holders, definite),
+                                 fenced.append)
+        return keeper.check_once(), fenced
+
+    def test_no_holder_named_and_no_definite_answer_keeps_running(self):
+        self.assertEqual((True, []), self.check_once([], False))
+
+    def test_a_named_holder_is_proof(self):
+        holder = hostlock.Holder('hostA', 'm2', 42, 'now')
+        self.assertEqual((False, [[holder]]),
+                         self.check_once([holder], False))
+
+    def test_a_definite_backend_is_proof(self):
+        self.assertEqual((False, [[]]), self.check_once([], True))
+
+
+class ConfigurationTest(testtools.TestCase):
+
+    def test_machine_local_drivers_are_refused(self):
+        for url in ('file:///var/lib/nova/locks', 'ipc://'):
+            e = self.assertRaises(ValueError, hostlock.HostLock, url, 'h')
+            self.assertIn('locks on one machine only', str(e))
+
+    def test_passwords_in_the_query_never_show(self):
+        url = 'redis://127.0.0.1:6379?sentinel=m&sentinel_password=s3cret'
+        self.assertEqual(
+            'redis://127.0.0.1:6379?sentinel=m&sentinel_password=***',
+            hostlock.safe_url(url))
