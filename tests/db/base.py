@@ -118,13 +118,19 @@ class BackendTestCase(hostguard_fixtures.GuardSwitch,
 
     # Concurrency, reproduced with real sessions and real locks.
 
-    def wait_until(self, predicate, what):
-        """Poll ``predicate`` until true; fail (not hang) after a minute."""
+    def wait_until(self, predicate, what, interval=0.05):
+        """Poll ``predicate`` until true; fail (not hang) after a minute.
+
+        ``interval`` 0 polls without a pause, for a state that lasts a
+        millisecond at a time: a PostgreSQL run waiting for the run lock
+        shows its try as the session's last query only until it commits,
+        about 1 ms of every 100 ms.
+        """
         deadline = time.monotonic() + 60
         while not predicate():
             if time.monotonic() > deadline:
                 self.fail('gave up waiting for %s' % what)
-            time.sleep(0.05)
+            time.sleep(interval)
 
     def sessions_waiting(self, statement_like, for_lock=True):
         """How many sessions wait for a lock in a statement LIKE this.

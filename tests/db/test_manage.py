@@ -505,7 +505,7 @@ class LocksTest(ManageTestCase):
             # Its reads go on; it tries the run lock in turn.
             self.wait_until(lambda: self.sessions_waiting(
                 '%pg_try_advisory_lock%', for_lock=False) == 1,
-                'the second sync to wait for the first')
+                'the second sync to wait for the first', interval=0)
         writer.rollback()
         first_out, first_err = first.communicate(timeout=300)
         second_out, second_err = second.communicate(timeout=300)

@@ -190,7 +190,7 @@ class PostgresqlConcurrentSyncTest(PostgresqlIndexTestCase):
         # (each on its own) or waits for it to finish (they take turns).
         self.wait_until(lambda: not other.is_alive() or self.sessions_waiting(
             '%pg_try_advisory_lock%', for_lock=False) == 1,
-            'the other run to finish or wait')
+            'the other run to finish or wait', interval=0)
         go_on.set()
         paused.join(60)
         other.join(60)
