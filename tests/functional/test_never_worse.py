@@ -35,6 +35,10 @@ REPORT_INTERVAL = 1
 SERVICE_DOWN_TIME = 4
 
 
+class HungStartEnded(Exception):
+    """The end of a start that hung in init_host, as its process's death."""
+
+
 class HungStartTest(framework.SharedHypervisorTestCase):
 
     hypervisors = {'hostA': 'hv1', 'hostB': 'hv2'}
@@ -55,16 +59,24 @@ class HungStartTest(framework.SharedHypervisorTestCase):
             'nova_hostguard.startup.SETTLE', 0.3))
         self.hang = threading.Event()
         self.released = threading.Event()
-        self.addCleanup(self.released.set)
         patched_init_host = fake.FakeDriverWithoutFakeNodes.init_host
         test = self
 
         def init_host(driver, host):
             if host == 'hostA' and test.hang.is_set():
                 test.released.wait(120)
+                # The process that hung is gone: its start goes no
+                # further (nor stops anything of the framework's).
+                raise HungStartEnded()
             return patched_init_host(driver, host)
         self.useFixture(fixtures.MockPatchObject(
             fake.FakeDriverWithoutFakeNodes, 'init_host', init_host))
+
+    def _start_hung(self):
+        try:
+            self.start_service('compute', host='hostA')
+        except HungStartEnded:
+            pass
 
     def service_state(self, host):
         services = self.admin_api.get_services(host=host,
@@ -91,8 +103,11 @@ class HungStartTest(framework.SharedHypervisorTestCase):
         last_seen_up = self.last_seen_up('hostA')
         self.counted_at_stop = self.report_count('hostA')
         self.hang.set()
-        threading.Thread(target=self.start_service, args=('compute',),
-                         kwargs={'host': 'hostA'}, daemon=True).start()
+        hung = threading.Thread(target=self._start_hung, daemon=True)
+        hung.start()
+        # Run first at cleanup, while the framework's services still run.
+        self.addCleanup(hung.join, 30)
+        self.addCleanup(self.released.set)
         began = time.monotonic()
         while self.service_state('hostA') == 'up':
             self.assertLess(time.monotonic() - began,
