@@ -70,9 +70,11 @@ PREFIX = 'nova-hostguard.nova-compute.'
 MACHINE_LOCAL = ('file', 'ipc')
 
 #: Drivers whose answer "not this process's lock any more" is proof that
-#: another lock object holds it (a compare of the key's value); others
-#: (ZooKeeper answers False on a lost connection) need the holder named.
-DEFINITE_OWNERSHIP = ('Etcd3Driver', 'RedisDriver')
+#: another holds it (etcd and Redis compare the key's value; for the
+#: databases the holder's session is compared); others (ZooKeeper answers
+#: False on a lost connection) need the holder named.
+DEFINITE_OWNERSHIP = ('Etcd3Driver', 'RedisDriver', 'MySQLDriver',
+                      'PostgresDriver')
 
 Holder = collections.namedtuple('Holder', ['host', 'machine', 'pid', 'since'])
 
@@ -215,9 +217,7 @@ class HostLock:
         True for etcd and Redis (the key holds another lock's value) and
         for the database drivers (the holder's session was compared).
         """
-        driver = type(self._coordinator).__name__
-        return (driver in DEFINITE_OWNERSHIP or
-                driver in ('MySQLDriver', 'PostgresDriver'))
+        return type(self._coordinator).__name__ in DEFINITE_OWNERSHIP
 
     def held_by_my_lost_session(self):
         """Whether the database holds the lock for this process still.
