@@ -158,3 +158,60 @@ def is_up(service, service_down_time, now):
     heartbeat = last_heartbeat(service)
     return not service.forced_down and heartbeat is not None and (
         now - heartbeat).total_seconds() <= service_down_time
+
+
+def move_allowed(owner_is_live, rebalancing, owner_serves_elsewhere):
+    """Whether a compute node record may move from its owner to a new host.
+
+    nova's resource tracker moves a record it finds by uuid to the host
+    that reports the node (an ironic node, by ``save()`` of ``host``). That
+    is nova's failover when the owner is down or forced down, and its
+    rebalancing in ironic's hash-ring mode, where every live nova-compute
+    without ``[ironic] shard`` takes the nodes the ring gives it.
+
+    From a live owner whose every node is one the new host serves too, it
+    is a takeover: two services configured for one set of nodes (one
+    ``[ironic] shard``), which would trade them on every periodic run. A
+    live owner that also has nodes the new host does not serve is the
+    service of another set: this node was moved out of it (the operator
+    changed its shard or conductor group), and it goes.
+
+    :param owner_is_live: the owner's nova-compute service is up and not
+        forced down.
+    :param rebalancing: the new host's driver spreads nodes over every
+        live service itself (ironic's hash-ring mode).
+    :param owner_serves_elsewhere: the owner has nodes that the new host
+        does not serve.
+    """
+    return not owner_is_live or rebalancing or owner_serves_elsewhere
+
+
+def move_refusal_message(hypervisor_hostname, node_uuid, host, owner,
+                         owner_state, shared):
+    """Say who keeps a node, why, and how the operator really moves it.
+
+    :param shared: how many other nodes of the owner ``host`` serves too.
+    """
+    return (
+        'nova-hostguard: node %(hv)s (compute node %(uuid)s) is managed by '
+        'host %(owner)s (%(state)s), whose other %(shared)d node%(s)s host '
+        '%(host)s serves too, and no other: two nova-compute services '
+        'are configured for the same nodes (with ironic, the same '
+        '[ironic] shard or conductor group), and nova would move the nodes '
+        'between them on every periodic run. The node stays with host '
+        '%(owner)s; host %(host)s does not report it. nova requires at most '
+        'one nova-compute service per shard: run a standby with "[DEFAULT] '
+        'host = %(owner_value)s" instead, started only when that one has '
+        'stopped. To move the nodes to host %(host)s, stop the nova-compute '
+        'service of %(owner)s and force it down ("openstack compute service '
+        'set --down %(owner_value)s nova-compute"), or move single nodes '
+        'with "nova-manage db ironic_compute_node_move".' % {
+            'hv': display.quoted(hypervisor_hostname),
+            'uuid': display.bare(str(node_uuid)),
+            'owner': display.quoted(owner),
+            'owner_value': display.bare(owner),
+            'state': owner_state,
+            'shared': shared,
+            's': '' if shared == 1 else 's',
+            'host': display.quoted(host),
+        })

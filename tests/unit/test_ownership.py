@@ -212,3 +212,46 @@ class DisabledReasonTest(testtools.TestCase):
         self.assertTrue(reason.startswith(
             "nova-hostguard: hypervisor 'h\\x1b"), reason)
         self.assertTrue(reason.endswith('...'), reason)
+
+
+class MoveAllowedTest(testtools.TestCase):
+    """A node moves from its owner unless that takes it from a live one."""
+
+    def test_from_a_live_owner_of_the_same_nodes_is_a_takeover(self):
+        # Two services for one [ironic] shard: they would trade the nodes.
+        self.assertFalse(ownership.move_allowed(
+            owner_is_live=True, rebalancing=False,
+            owner_serves_elsewhere=False))
+
+    def test_from_an_owner_down_or_forced_down_is_failover(self):
+        # nova's failover, and nova-manage db ironic_compute_node_move.
+        self.assertTrue(ownership.move_allowed(
+            owner_is_live=False, rebalancing=False,
+            owner_serves_elsewhere=False))
+
+    def test_hash_ring_rebalancing_between_live_services(self):
+        self.assertTrue(ownership.move_allowed(
+            owner_is_live=True, rebalancing=True,
+            owner_serves_elsewhere=False))
+
+    def test_a_node_moved_out_of_the_live_owners_set(self):
+        # The operator moved the node to this host's shard: the owner
+        # keeps nodes of its own shard, which this host does not serve.
+        self.assertTrue(ownership.move_allowed(
+            owner_is_live=True, rebalancing=False,
+            owner_serves_elsewhere=True))
+
+    def test_the_refusal_names_owner_and_remedies(self):
+        message = ownership.move_refusal_message(
+            'n-1', 'n-1', 'ironic-b', 'ironic-a',
+            'nova-compute service up', 2)
+        for part in ("node 'n-1'", "host 'ironic-a' (nova-compute service "
+                     "up), whose other 2 nodes host 'ironic-b' serves too, "
+                     "and no other", '"[DEFAULT] host = ironic-a"',
+                     'openstack compute service set --down ironic-a '
+                     'nova-compute', 'nova-manage db ironic_compute_node_move',
+                     "The node stays with host 'ironic-a'"):
+            self.assertIn(part, message)
+        self.assertIn('other 1 node host',
+                      ownership.move_refusal_message(
+                          'n-1', 'n-1', 'b', 'a', 'up', 1))
