@@ -231,8 +231,12 @@ def _service_state(context, host):
         service = objects.Service.get_by_compute_host(context, host)
     except exception.ComputeHostNotFound:
         return ownership.describe_service(None, False)
-    return ownership.describe_service(
-        service, _servicegroup_api().service_is_up(service))
+    return ownership.describe_service(service, service_is_up(service))
+
+
+def service_is_up(service):
+    """Up as nova's service group says: heartbeat fresh, not forced down."""
+    return _servicegroup_api().service_is_up(service)
 
 
 @functools.lru_cache(maxsize=None)

@@ -36,6 +36,7 @@ def install(conf, group):
     from nova.objects import base as objects_base
 
     from nova_hostguard import guard
+    from nova_hostguard import moves
     from nova_hostguard import objects as hostguard_objects
 
     guard.configure(conf, group)
@@ -53,8 +54,13 @@ def install(conf, group):
         tracker = resource_tracker.ResourceTracker
         tracker._init_compute_node = hostguard_objects.tracking_host(
             tracker._init_compute_node)
+        # A record found by uuid that names another host is moved to this
+        # one by save(): checked before nova moves it (moves.py).
+        tracker._get_compute_node = moves.checking_moves(
+            tracker._get_compute_node)
     LOG.info('nova-hostguard: ComputeNode.create() now refuses a second '
-             'host for one hypervisor ([%s] mode = %s); nova-compute '
+             'host for one hypervisor, and nova-compute moves no node from '
+             'a live owner ([%s] mode = %s); nova-compute '
              'refuses to start while another process runs as its host '
              '([%s] one_process_per_host = %s).',
              group, guard.mode(), group, conf[group].one_process_per_host)

@@ -47,8 +47,8 @@ class ComputeNodeRegistryFixture(fixtures.Fixture):
 
     nova's test base does not restore the object registry, and installing
     the guard replaces ``ComputeNode`` and ``Service`` in it for the whole
-    process (and wraps the resource tracker's ``_init_compute_node``, put
-    back too).
+    process (and wraps the resource tracker's ``_init_compute_node`` and
+    ``_get_compute_node``, put back too).
     """
 
     def _setUp(self):
@@ -67,9 +67,10 @@ class ComputeNodeRegistryFixture(fixtures.Fixture):
                 classes[name][:] = saved_classes
                 setattr(objects, name, saved_attr)
         self.addCleanup(restore)
-        self.useFixture(fixtures.MockPatchObject(
-            resource_tracker.ResourceTracker, '_init_compute_node',
-            resource_tracker.ResourceTracker._init_compute_node))
+        for method in ('_init_compute_node', '_get_compute_node'):
+            self.useFixture(fixtures.MockPatchObject(
+                resource_tracker.ResourceTracker, method,
+                getattr(resource_tracker.ResourceTracker, method)))
 
 
 class GuardStateFixture(fixtures.Fixture):
@@ -79,8 +80,9 @@ class GuardStateFixture(fixtures.Fixture):
     behind in the process besides the object registry
     (:class:`ComputeNodeRegistryFixture`): the configuration the guard
     reads (``guard._settings``), the services whose start-up check has run
-    (``startup._checked``, empty for the fixture's user) and the cached
-    state of the unique constraint (``constraint._known``); and it ends
+    (``startup._checked``, empty for the fixture's user), the moves refused
+    and logged (``moves._refused``, empty too) and the cached state of the
+    unique constraint (``constraint._known``); and it ends
     the start-up heartbeats (:meth:`end_startup_heartbeat`) of the
     services started meanwhile.
     """
@@ -100,6 +102,8 @@ class GuardStateFixture(fixtures.Fixture):
         self.addCleanup(restore)
         self.useFixture(fixtures.MonkeyPatch(
             'nova_hostguard.startup._checked', weakref.WeakSet()))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova_hostguard.moves._refused', set()))
         self.addCleanup(constraint.forget)
 
         self.claimed = []
