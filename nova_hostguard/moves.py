@@ -28,11 +28,12 @@ does not see. The decision is :func:`nova_hostguard.ownership.
 move_allowed`; this module gathers its facts and acts on it.
 
 A refused node is one refused node: the host's other nodes go on, its
-service is not disabled, and the refusal is logged once per owner. The
-first refusal raises nova's ``InvalidConfiguration`` (fatal at start, so a
-second service for a live shard does not start; logged by nova in a
-periodic run); later ones raise ``ComputeHostNotFound``, which nova's
-periodic task reports as a warning and skips.
+service is not disabled, and the refusal is logged once per node and
+owner. A host that owns no node yet is a second service for the owner's
+nodes: its first refusal raises nova's ``InvalidConfiguration``, fatal at
+start. Every other refusal raises ``ComputeHostNotFound``, which nova
+reports as a one-line warning and skips, so a host with nodes of its own
+still starts.
 """
 
 import functools
@@ -53,6 +54,8 @@ CONF = nova_conf.CONF
 #: (node uuid, owner host) pairs refused and logged by this process.
 _refused = set()
 _refused_lock = threading.Lock()
+#: The nodes served, for the driver's node list of its current run.
+_served = {}
 
 
 def checking_moves(get_compute_node):
@@ -78,9 +81,10 @@ def checking_moves(get_compute_node):
 def check_move(tracker, context, compute_node):
     """Refuse (or warn about) moving a live owner's node to this host.
 
-    :raises: nova.exception.InvalidConfiguration the first time a move
-        from an owner is refused in this process, ComputeHostNotFound
-        after that (``enforce`` mode).
+    :raises: nova.exception.InvalidConfiguration when this host owns no
+        node and this node's refusal is new to the process (a second
+        service: fatal at start); ComputeHostNotFound otherwise (nova
+        skips the node). ``enforce`` mode only.
     """
     # nova reads the record with read_deleted='yes' (to revive it); the
     # owner's service is read as nova's service group reads it.
@@ -88,12 +92,12 @@ def check_move(tracker, context, compute_node):
     owner = compute_node.host
     service = _service(context, owner)
     is_live = service is not None and guard.service_is_up(service)
-    rebalancing = rebalances(tracker.driver)
+    rebalancing = is_live and rebalances(tracker.driver, owner)
     elsewhere, shared = False, 0
     if is_live and not rebalancing:
         served = nodes_served(tracker.driver)
-        owned = {cn.hypervisor_hostname for cn in
-                 objects.ComputeNodeList.get_all_by_host(context, owner)}
+        owned = {cn.hypervisor_hostname
+                 for cn in _nodes_of(context, owner)}
         owned.discard(compute_node.hypervisor_hostname)
         elsewhere = bool(owned - served)
         shared = len(owned & served)
@@ -115,22 +119,28 @@ def check_move(tracker, context, compute_node):
         return
     if first:
         LOG.error(message)
-        raise exception.InvalidConfiguration(message)
+        if not _nodes_of(context, tracker.host):
+            raise exception.InvalidConfiguration(message)
     LOG.debug('nova-hostguard: node %s stays with host %s (logged once '
               'above).', compute_node.hypervisor_hostname, owner)
     raise exception.ComputeHostNotFound(host=owner)
 
 
-def rebalances(driver):
-    """Whether the driver spreads nodes over every live service itself.
+def rebalances(driver, owner):
+    """Whether the driver's own ring gave this host a node of ``owner``.
 
-    nova's ``ComputeDriver.rebalances_nodes`` says so ("really here for
-    ironic"): its ironic driver without ``[ironic] shard`` (hash-ring mode,
-    or ``peer_list`` with ``conductor_group``) hands each node to one live
-    ironic nova-compute, and nodes move between live services when the
-    ring changes, which is nova's (deprecated, supported) design. With a
-    shard, its ring is this host alone.
+    nova's ironic driver hands each node to one member of its hash ring
+    and moves nodes between members when the ring changes: nova's
+    (deprecated, supported) rebalancing. The ring holds every live ironic
+    nova-compute without a shard, the live hosts of ``[ironic] peer_list``
+    with a conductor group, and this host alone with ``[ironic] shard``
+    (or a ``peer_list`` of itself): a move from a host outside it is not
+    a rebalance. A driver without a ring that says it rebalances
+    (``rebalances_nodes``, nova's fake drivers) does so without a shard.
     """
+    ring = getattr(driver, 'hash_ring', None)
+    if ring is not None:
+        return owner.lower() in ring.nodes
     return (getattr(driver, 'rebalances_nodes', False) and
             not CONF.ironic.shard)
 
@@ -148,12 +158,23 @@ def nodes_served(driver):
 
     if not isinstance(driver, ironic_driver.IronicDriver):
         return set(driver.get_available_nodes())
-    filters = {'shard': CONF.ironic.shard}
+    # The same filters nova's driver lists its nodes with.
+    filters = {}
     if CONF.ironic.conductor_group is not None:
         filters['conductor_group'] = CONF.ironic.conductor_group
-    # The same list nova's driver asks for, with the uuid alone.
-    return {node.id for node in
-            driver._get_node_list(fields=('uuid',), **filters)}
+    if CONF.ironic.shard:
+        filters['shard'] = CONF.ironic.shard
+    # Asked once per refresh of the driver's own node list (once per
+    # periodic run), however many nodes are checked in it.
+    key = (id(driver), getattr(driver, 'node_cache_time', None),
+           tuple(sorted(filters.items())))
+    served = _served.get(key)
+    if served is None:
+        served = {node.id for node in
+                  driver._get_node_list(fields=('uuid',), **filters)}
+        _served.clear()
+        _served[key] = served
+    return served
 
 
 def _service(context, host):
@@ -161,3 +182,11 @@ def _service(context, host):
         return objects.Service.get_by_compute_host(context, host)
     except exception.ComputeHostNotFound:
         return None
+
+
+def _nodes_of(context, host):
+    """The host's live compute node records (nova raises for none)."""
+    try:
+        return objects.ComputeNodeList.get_all_by_host(context, host)
+    except exception.ComputeHostNotFound:
+        return []

@@ -204,8 +204,9 @@ def move_refusal_message(hypervisor_hostname, node_uuid, host, owner,
         'host = %(owner_value)s" instead, started only when that one has '
         'stopped. To move the nodes to host %(host)s, stop the nova-compute '
         'service of %(owner)s and force it down ("openstack compute service '
-        'set --down %(owner_value)s nova-compute"), or move single nodes '
-        'with "nova-manage db ironic_compute_node_move".' % {
+        'set --down %(owner_value)s nova-compute"): the next run of host '
+        '%(host)s takes its free nodes, and "nova-manage db '
+        'ironic_compute_node_move" moves those with instances.' % {
             'hv': display.quoted(hypervisor_hostname),
             'uuid': display.bare(str(node_uuid)),
             'owner': display.quoted(owner),
