@@ -100,6 +100,16 @@ www_authenticate_uri = %(keystone)s/v3
 endpoint_override = %(fakes)s
 """ + KEYSTONE_AUTH
 
+IRONIC_CONF = """
+[DEFAULT]
+compute_driver = ironic.IronicDriver
+update_resources_interval = %(interval)s
+[ironic]
+auth_type = none
+endpoint_override = %(endpoint)s
+shard = %(shard)s
+"""
+
 PLACEMENT_NOAUTH = """
 [placement]
 auth_type = admin_token
@@ -399,6 +409,20 @@ class NovaProcesses(Processes):
             machine, [sys.executable, LAUNCHER],
             self.config(machine, host=host, guard=guard), env=env)
 
+    def start_ironic_compute(self, machine, shard, endpoint, host=None,
+                             guard=False, interval=2):
+        """Start nova's own nova-compute, its ironic driver on a real ironic.
+
+        :param shard: its ``[ironic] shard``.
+        :param endpoint: the ironic API's URL (no authentication).
+        :param interval: its ``update_resources_interval``: how often it
+            looks for nodes, and would move them.
+        """
+        extra = IRONIC_CONF % {'shard': shard, 'endpoint': endpoint,
+                               'interval': interval}
+        return self.start(machine, [_bin('nova-compute')], self.config(
+            machine, host=host, guard=guard, extra=extra))
+
     def wait_started(self, name, since, timeout):
         """Wait until a nova service started, or exited.
 
@@ -424,6 +448,13 @@ class NovaProcesses(Processes):
         return os.path.getsize(log) if os.path.exists(log) else 0
 
     # What the tests look at.
+
+    def force_down(self, host):
+        """What ``openstack compute service set --down`` writes."""
+        with self.engine.begin() as conn:
+            conn.execute(sqlalchemy.text(
+                "UPDATE services SET forced_down = 1 WHERE host = :host "
+                "AND `binary` = 'nova-compute'"), {'host': host})
 
     def compute_nodes(self):
         """(host, hypervisor_hostname, deleted) of every compute node row."""
