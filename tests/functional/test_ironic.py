@@ -207,6 +207,37 @@ class LegitimateMovesTest(IronicTestCase):
         expected[nodes_a[2]] = 'ironic-a'
         self.assertEqual(expected, self.owners())
 
+    def test_nova_manage_moves_a_node_of_a_forced_down_service(self):
+        # nova's way to move a node between services: the node to the new
+        # service's shard, the old service stopped and forced down, then
+        # "nova-manage db ironic_compute_node_move".
+        from nova.cmd import manage
+
+        node, other = self.nodes.enroll(SHARD_A, count=2)
+        own_b = self.nodes.enroll(SHARD_B)[0]
+        compute_a = self.start_compute('ironic-a', SHARD_A)
+        compute_b = self.start_compute('ironic-b', SHARD_B)
+        self.nodes.ironic.set_shard(node, SHARD_B)
+        compute_a.stop()
+        self.force_down('ironic-a')
+        manage.DbCommands().ironic_compute_node_move(node, 'ironic-b')
+        self.run_periodic(compute_b)
+        self.assertEqual({node: 'ironic-b', own_b: 'ironic-b',
+                          other: 'ironic-a'}, self.owners())
+
+    def test_nodes_deleted_and_enrolled_while_both_services_run(self):
+        gone = self.nodes.enroll(SHARD_A)[0]
+        node_b = self.nodes.enroll(SHARD_B)[0]
+        compute_a = self.start_compute('ironic-a', SHARD_A)
+        compute_b = self.start_compute('ironic-b', SHARD_B)
+        self.nodes.ironic.delete(gone)
+        new_a, = self.nodes.enroll(SHARD_A)
+        new_b, = self.nodes.enroll(SHARD_B)
+        for compute in (compute_a, compute_b, compute_a, compute_b):
+            self.run_periodic(compute)
+        self.assertEqual({new_a: 'ironic-a', node_b: 'ironic-b',
+                          new_b: 'ironic-b'}, self.owners())
+
     def test_same_host_restart_keeps_every_node(self):
         shard_nodes = self.nodes.enroll(SHARD_A, count=2)
         compute_a = self.start_compute('ironic-a', SHARD_A)
