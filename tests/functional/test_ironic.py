@@ -27,14 +27,20 @@ periodic run (:meth:`IronicTestCase.run_periodic`), as its own process
 would have them.
 """
 
+import datetime
+
+from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import exception
 from nova import objects
+from nova import servicegroup
 from nova.tests.functional import integrated_helpers
+from oslo_utils import timeutils
 
 from tests.harness import fixtures as hostguard_fixtures
 from tests.harness import ironic
 
+CONF = nova_conf.CONF
 SHARD_A = 'shard-a'
 SHARD_B = 'shard-b'
 
@@ -183,12 +189,27 @@ class LegitimateMovesTest(IronicTestCase):
     def setUp(self):
         super().setUp()
         self.enable_guard()
+        self.servicegroup = servicegroup.API()
 
     def test_shard_moved_after_the_old_service_is_forced_down(self):
         shard_nodes = self.nodes.enroll(SHARD_A, count=2)
         compute_a = self.start_compute('ironic-a', SHARD_A)
         compute_a.stop()
         self.force_down('ironic-a')
+        self.start_compute('ironic-b', SHARD_A)
+        self.assertEqual({n: 'ironic-b' for n in shard_nodes}, self.owners())
+
+    def test_shard_moved_after_the_old_service_went_down(self):
+        # Not forced down: stopped, and silent longer than
+        # service_down_time, which nova's servicegroup calls down.
+        shard_nodes = self.nodes.enroll(SHARD_A, count=2)
+        compute_a = self.start_compute('ironic-a', SHARD_A)
+        compute_a.stop()
+        service = objects.Service.get_by_compute_host(self.ctxt, 'ironic-a')
+        service.last_seen_up = timeutils.utcnow() - datetime.timedelta(
+            seconds=2 * CONF.service_down_time)
+        service.save()
+        self.assertFalse(self.servicegroup.service_is_up(service))
         self.start_compute('ironic-b', SHARD_A)
         self.assertEqual({n: 'ironic-b' for n in shard_nodes}, self.owners())
 
