@@ -29,12 +29,14 @@ would have them.
 
 import datetime
 
+import fixtures
 from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import exception
 from nova import objects
 from nova import servicegroup
 from nova.tests.functional import integrated_helpers
+from nova.virt.ironic import driver as ironic_driver
 from oslo_utils import timeutils
 
 from tests.harness import fixtures as hostguard_fixtures
@@ -114,6 +116,48 @@ class SecondServiceForAShardTest(IronicTestCase):
         # Every node changes host at every run: b's start, then a, b, a, b.
         self.assertEqual(3 * 5, flips, history)
 
+    def test_control_a_server_built_while_the_nodes_flip(self):
+        # ironic-b has taken the shard and claimed one of its nodes for a
+        # server; ironic-a's periodic run comes before nova writes the
+        # instance into the ironic node (prepare_for_spawn): the record of
+        # the node moves to ironic-a under ironic-b's build, and the
+        # server runs on ironic-b with its node's record naming ironic-a
+        # until ironic-b's next run.
+        self._a_owns_the_shard()
+        compute_b = self.start_compute('ironic-b', SHARD_A)
+        self.assertEqual({n: 'ironic-b' for n in self.shard_nodes},
+                         self.owners())
+        during_build = []
+        prepare_for_spawn = ironic_driver.IronicDriver.prepare_for_spawn
+
+        def a_runs_meanwhile(driver, instance):
+            if not during_build:
+                self.run_periodic(self.compute_a)
+                during_build.append(self.owners())
+                self.flags(host='ironic-b')
+            return prepare_for_spawn(driver, instance)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.ironic.driver.IronicDriver.prepare_for_spawn',
+            a_runs_meanwhile))
+        server = self.boot_server()
+        node = server['OS-EXT-SRV-ATTR:hypervisor_hostname']
+        self.assertEqual('ironic-b', server['OS-EXT-SRV-ATTR:host'])
+        self.assertEqual('ironic-a', during_build[0][node])
+        self.assertEqual('ironic-a', self.owners()[node])
+        self.run_periodic(compute_b)
+        self.assertEqual('ironic-b', self.owners()[node])
+
+    def boot_server(self):
+        """A server on one of the shard's nodes; its API view once ACTIVE."""
+        flavor = self._create_flavor(
+            memory_mb=1, vcpu=1, disk=1, ephemeral=0, extra_spec={
+                'resources:CUSTOM_BAREMETAL': '1',
+                'resources:VCPU': '0',
+                'resources:MEMORY_MB': '0',
+                'resources:DISK_GB': '0'})
+        return self._create_server(flavor_id=flavor, networks='none')
+
     def test_guarded_the_second_service_is_refused_at_start(self):
         self.enable_guard()
         self._a_owns_the_shard()
@@ -125,7 +169,10 @@ class SecondServiceForAShardTest(IronicTestCase):
         self.assertIn('nova-manage db ironic_compute_node_move', str(error))
         # Nothing written: no node moved, no record created.
         self.assertEqual(before, self.records())
-        # And a keeps every node over its next runs.
+        # And a keeps every node over its next runs, a server built on one
+        # of them among them.
+        server = self.boot_server()
+        self.assertEqual('ironic-a', server['OS-EXT-SRV-ATTR:host'])
         for _ in range(2):
             self.run_periodic(self.compute_a)
         self.assertEqual({n: 'ironic-a' for n in self.shard_nodes},
