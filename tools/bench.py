@@ -385,7 +385,7 @@ def bench_start(nodes, repeats):
     keys = [start_key(mode) for mode in START_MODES]
     in_guard = {key: [] for key in keys}
     looked = {key: [] for key in keys}
-    moves_checked = {key: [] for key in keys}
+    moves_checked = collections.Counter()
     check = hostguard.check_new_owner
     check_move = moves.check_move
 
@@ -442,7 +442,7 @@ def bench_start(nodes, repeats):
                     ('ComputeNode', 'get_by_nodename')))
 
         def counted_move(self, *args, **kwargs):
-            moves_checked[start_key(self.mode)].append(1)
+            moves_checked[start_key(self.mode)] += 1
             return check_move(*args, **kwargs)
 
         def timed_check(self, compute_node):
@@ -476,7 +476,7 @@ def bench_start(nodes, repeats):
             'modes': [[key, {
                 'seconds': spread(timings[key]),
                 'periodic': spread(periodic[key]),
-                'moves_checked': len(moves_checked[key]) // repeats,
+                'moves_checked': moves_checked[key] // repeats,
                 'checks': len(in_guard[key]) // repeats,
                 'looked': looked[key].count(True) // repeats,
                 'in_guard': sum(in_guard[key]) / repeats}]

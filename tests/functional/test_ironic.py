@@ -236,7 +236,6 @@ class LegitimateMovesTest(IronicTestCase):
     def setUp(self):
         super().setUp()
         self.enable_guard()
-        self.servicegroup = servicegroup.API()
 
     def test_shard_moved_after_the_old_service_is_forced_down(self):
         shard_nodes = self.nodes.enroll(SHARD_A, count=2)
@@ -256,7 +255,7 @@ class LegitimateMovesTest(IronicTestCase):
         service.last_seen_up = timeutils.utcnow() - datetime.timedelta(
             seconds=2 * CONF.service_down_time)
         service.save()
-        self.assertFalse(self.servicegroup.service_is_up(service))
+        self.assertFalse(servicegroup.API().service_is_up(service))
         self.start_compute('ironic-b', SHARD_A)
         self.assertEqual({n: 'ironic-b' for n in shard_nodes}, self.owners())
 
