@@ -12,6 +12,7 @@
 
 """Put the guarded ComputeNode and Service in place, once per process."""
 
+import functools
 import threading
 
 from oslo_log import log as logging
@@ -34,7 +35,9 @@ def install(conf, group):
     # every oslo.config.driver of the environment, even unselected ones.
     from nova.compute import resource_tracker
     from nova.objects import base as objects_base
+    from nova import service
 
+    from nova_hostguard import coverage
     from nova_hostguard import guard
     from nova_hostguard import moves
     from nova_hostguard import objects as hostguard_objects
@@ -58,6 +61,11 @@ def install(conf, group):
         # one by save(): checked before nova moves it (moves.py).
         tracker._get_compute_node = moves.checking_moves(
             tracker._get_compute_node)
+        # The records it reports say the guard runs here (coverage.py).
+        tracker._copy_resources = coverage.marking(
+            tracker._copy_resources, guard.mode_if_switched_on)
+        # Said again in nova's own log, which is not set up yet.
+        service.Service.start = announcing(service.Service.start)
     LOG.info('nova-hostguard: ComputeNode.create() now refuses a second '
              'host for one hypervisor, and nova-compute moves no node from '
              'a live owner ([%s] mode = %s); nova-compute '
@@ -65,6 +73,41 @@ def install(conf, group):
              '([%s] one_process_per_host = %s).',
              group, guard.mode(), group, conf[group].one_process_per_host)
     return True
+
+
+def announcing(start):
+    """Wrap nova's ``Service.start``: one INFO line in nova's log.
+
+    The driver installs the guard while nova parses its configuration,
+    before nova sets up logging: what install() logs then goes nowhere.
+    A service starts once logging is set up (one per nova process) and
+    says that the guard runs here.
+    """
+    if getattr(start, '_hostguard_announcing', False):
+        return start
+
+    @functools.wraps(start)
+    def start_announced(service, *args, **kwargs):
+        _announce(service)
+        return start(service, *args, **kwargs)
+    start_announced._hostguard_announcing = True
+    return start_announced
+
+
+def _announce(service):
+    from nova_hostguard import coverage
+    from nova_hostguard import guard
+
+    conf, group = guard.settings_conf(), guard.settings_group()
+    if conf is None:
+        return
+    LOG.info('nova-hostguard %(version)s guards this %(binary)s (host '
+             '%(host)s): [%(group)s] mode = %(mode)s, one_process_per_host '
+             '= %(one)s, backend_url %(lock)s.',
+             {'version': coverage.version(), 'binary': service.binary,
+              'host': service.host, 'group': group, 'mode': guard.mode(),
+              'one': conf[group].one_process_per_host,
+              'lock': 'set' if conf[group].backend_url else 'unset'})
 
 
 def is_installed():

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""``nova-hostguard-manage``: schema, audit and repair, cell by cell.
+"""``nova-hostguard-manage``: schema, audit, repair and services, by cell.
 
 Reads nova's own configuration, like ``nova-manage``::
 
@@ -22,12 +22,15 @@ Reads nova's own configuration, like ``nova-manage``::
         [--all-cells] [--format table|json]
     nova-hostguard-manage --config-file /etc/nova/nova.conf repair \
         --hypervisor NAME --owner HOST [--apply] [--all-cells]
+    nova-hostguard-manage --config-file /etc/nova/nova.conf services \
+        [--all-cells] [--format table|json]
 
-Exit status: 0 done, nothing to do, or (audit) clean; 1 refused (db sync:
-a hypervisor already has more than one live owner; repair: not safe) or
-(audit) problems found; 2 bad usage or configuration; 3 a database could
-not be reached or changed; 255 an unexpected error (one line; the
-traceback with --debug).
+Exit status: 0 done, nothing to do, (audit) clean or (services) every up
+nova-compute guarded; 1 refused (db sync: a hypervisor already has more
+than one live owner; repair: not safe), (audit) problems found or
+(services) an up nova-compute runs without the guard; 2 bad usage or
+configuration; 3 a database could not be reached or changed; 255 an
+unexpected error (one line; the traceback with --debug).
 """
 
 import sys
@@ -38,6 +41,7 @@ from nova_hostguard.cmd import audit
 from nova_hostguard.cmd import common
 from nova_hostguard.cmd import db
 from nova_hostguard.cmd import repair
+from nova_hostguard.cmd import services
 from nova_hostguard import exception
 
 CONF = cfg.CONF
@@ -49,6 +53,7 @@ CATEGORIES = {
     'db': db.DbCommands,
     'audit': audit.audit,
     'repair': repair.repair,
+    'services': services.services,
 }
 
 

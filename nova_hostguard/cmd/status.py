@@ -16,7 +16,8 @@ Reads nova's configuration and answers, with oslo.upgradecheck's codes
 (0 success, 1 warning, 2 failure, also for a configuration or a database
 that cannot be used; 255 an unexpected error, in one line): is the unique
 constraint in every cell, does any hypervisor have more than one live
-owner, and is the guard switched on in the configuration read.
+owner, is the guard switched on in the configuration read, and does
+every up nova-compute run it.
 """
 
 import sys
@@ -28,6 +29,7 @@ from nova_hostguard import audit as audits
 from nova_hostguard import cells
 from nova_hostguard.cmd import common
 from nova_hostguard import conf as hostguard_conf
+from nova_hostguard import coverage
 from nova_hostguard.db import migration
 from nova_hostguard import display
 from nova_hostguard import exception
@@ -119,11 +121,29 @@ class Checks(upgradecheck.UpgradeCommands):
                 'logged, not refused.') % groups[0])
         return Result(Code.SUCCESS)
 
+    def _check_computes_guarded(self):
+        found, failure = self._each_cell(
+            lambda targets: coverage.read_cells(targets,
+                                                CONF.service_down_time))
+        if failure:
+            return failure
+        unguarded = coverage.unguarded_up(found)
+        if not unguarded:
+            return Result(Code.SUCCESS)
+        return Result(Code.WARNING, (
+            '%d up nova-compute service(s) report their compute nodes '
+            'without the guard: %s. Install nova-hostguard where they run '
+            'and switch it on in their nova.conf ("nova-hostguard-manage '
+            'services" lists every service).') % (
+                len(unguarded),
+                ', '.join(display.quoted(f.host) for f in unguarded)))
+
     _upgrade_checks = (
         ('Unique hypervisor constraint in every cell', _check_constraint),
         ('No hypervisor with more than one live owner',
          _check_split_hypervisors),
         ('Guard switched on', _check_guard_enabled),
+        ('Every up nova-compute runs the guard', _check_computes_guarded),
     )
 
 

@@ -25,6 +25,7 @@ compute_nodes = sa.table(
     'compute_nodes', sa.column('id', sa.Integer),
     sa.column('host', sa.String), sa.column('uuid', sa.String),
     sa.column('hypervisor_hostname', sa.String),
+    sa.column('stats', sa.Text),
     sa.column('deleted', sa.Integer), sa.column('deleted_at', sa.DateTime))
 
 instances = sa.table(

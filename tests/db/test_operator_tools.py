@@ -22,6 +22,7 @@ import json
 
 import sqlalchemy as sa
 
+from nova_hostguard import coverage
 from nova_hostguard.db import migration
 from tests.db import base
 from tests.harness import databases
@@ -147,6 +148,91 @@ class AuditTest(base.CommandTestCase):
         self.assertNotIn('secret', result.stderr)
 
 
+class ServicesTest(base.CommandTestCase):
+    """``services``: which nova-compute services run the guard.
+
+    The mark is what a guarded nova-compute's resource tracker writes in
+    its records' stats (tests/e2e/test_processes.py writes it with real
+    processes); here the rows are written as nova stores them.
+    """
+
+    scenarios = base.SERVER_BACKENDS
+
+    MARK = {coverage.STATS_KEY: coverage.mark('enforce')}
+
+    def services(self, *args, conf=None):
+        return self.command('nova-hostguard-manage', 'services', *args,
+                            conf=conf)
+
+    def seed(self):
+        """One service of each kind the listing tells apart."""
+        self.create('hostA', 'hv1', stats=dict(self.MARK, num_instances='0'))
+        self.create('hostA', 'hv2', stats=self.MARK)
+        self.add_service('hostA')
+        # Unguarded: one of its two records lost the mark.
+        self.create('hostB', 'hv3', stats={'num_instances': '0'})
+        self.create('hostB', 'hv4', stats=self.MARK)
+        self.add_service('hostB')
+        self.create('hostC', 'hv5')
+        self.add_service('hostC', heartbeat_age=3600)
+        self.add_service('hostD')
+        self.create('hostE', 'hv6', stats=self.MARK)
+        self.add_service('hostE', forced_down=True)
+
+    def test_lists_each_service_and_fails_for_an_unguarded_up_one(self):
+        self.seed()
+        before = self.tables(*base.TABLES)
+        result = self.services('--format', 'json')
+        self.assertEqual(1, result.returncode, result.stderr)
+        found = {f['host']: (f['state'], f['guard'], f['marked'], f['nodes'])
+                 for f in json.loads(result.stdout)['services']}
+        self.assertEqual({
+            'hostA': ('up', 'guarded', 2, 2),
+            'hostB': ('up', 'unguarded', 1, 2),
+            'hostC': ('down', 'unguarded', 0, 1),
+            'hostD': ('up', 'no compute node record', 0, 0),
+            'hostE': ('forced down', 'guarded', 1, 1)}, found)
+        # Nothing changed: the command only reads.
+        self.assertEqual(before, self.tables(*base.TABLES))
+        table = self.services()
+        self.assertEqual(1, table.returncode)
+        self.assertIn("1 up nova-compute service(s) run without the guard: "
+                      "'hostB'.", table.stdout)
+        self.assertIn('guarded (%s)' % self.MARK[coverage.STATS_KEY],
+                      table.stdout)
+
+    def test_every_up_service_guarded_is_success(self):
+        # The control: the same listing without hostB passes.
+        self.create('hostA', 'hv1', stats=self.MARK)
+        self.add_service('hostA')
+        self.create('hostC', 'hv5')
+        self.add_service('hostC', heartbeat_age=3600)
+        result = self.services()
+        self.assertEqual(0, result.returncode, result.stdout)
+        self.assertIn('Every up nova-compute service runs the guard.',
+                      result.stdout)
+
+    def test_the_upgrade_check_warns_naming_the_unguarded(self):
+        self.seed()
+        migration.upgrade(self.db.engine)
+        result = self.command(
+            'nova-hostguard-status', 'upgrade', 'check', '--json',
+            conf='[database]\nconnection = %s\n%s' % (self.db.url, GUARD))
+        self.assertEqual(1, result.returncode, result.stdout)
+        checks = {c['check']: c for c in json.loads(result.stdout)['checks']}
+        check = checks['Every up nova-compute runs the guard']
+        self.assertEqual(1, check['result'])
+        self.assertIn("1 up nova-compute service(s) report their compute "
+                      "nodes without the guard: 'hostB'.", check['details'])
+
+    def test_an_unreachable_database(self):
+        result = self.services(conf='[database]\nconnection = mysql+pymysql'
+                               '://nova:secret@127.0.0.1:1/nova\n')
+        self.assertEqual(3, result.returncode)
+        self.assertIn('cannot read the database', result.stderr)
+        self.assertNotIn('secret', result.stderr)
+
+
 class UpgradeCheckTest(base.CommandTestCase):
 
     scenarios = base.SERVER_BACKENDS
@@ -247,7 +333,7 @@ class UpgradeCheckTest(base.CommandTestCase):
             'nova-hostguard-status', 'upgrade', 'check',
             conf='[api_database]\nconnection = %s\n%s' % (api.url, GUARD))
         self.assertEqual(0, result.returncode, result.stdout)
-        self.assertEqual(3, result.stdout.count('Result: Success'))
+        self.assertEqual(4, result.stdout.count('Result: Success'))
 
     def test_fails_when_no_database_is_configured(self):
         result = self.command('nova-hostguard-status', 'upgrade', 'check',

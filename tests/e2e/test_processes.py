@@ -19,6 +19,14 @@ nova.conf: the guard is switched on in one of them by the two nova.conf
 lines, exactly as an operator does.
 """
 
+import json
+import os
+import subprocess
+import sys
+
+import testtools
+
+from nova_hostguard import coverage
 from tests.e2e import base
 
 REFUSAL = "hypervisor 'hv1' is already managed by host 'hostA'"
@@ -67,3 +75,44 @@ class SeparateProcessesTest(base.NovaProcessesTestCase):
         self.assertEqual([('hostA', 'hv1', 0), ('hostB', 'hv1', 0)],
                          self.cloud.compute_nodes())
         self.assertIsNone(compute_b.poll(), 'hostB should still be running')
+
+    def _services(self):
+        """``nova-hostguard-manage services`` from the controller."""
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable),
+                          'nova-hostguard-manage'),
+             '--config-file', self.cloud.config('controller'),
+             'services', '--format', 'json'],
+            capture_output=True, text=True, timeout=120)
+        self.addDetail('services', testtools.content.text_content(
+            result.stdout + result.stderr))
+        found = [(f['host'], f['state'], f['guard'], f['marks'])
+                 for f in json.loads(result.stdout)['services']]
+        return result.returncode, found
+
+    def test_the_controller_sees_a_compute_restarted_without_the_guard(self):
+        # An unguarded conductor: the mark travels in nova's own RPC.
+        self.cloud.start_conductor()
+        since = self.cloud.log_size('hostA')
+        self.cloud.start_compute('hostA', 'hv1', guard=True)
+        running, logged = self.cloud.wait_started('hostA', since,
+                                                  STARTUP_TIMEOUT)
+        self.assertTrue(running, logged[-4000:])
+        # One line in nova's own log, once logging is set up.
+        self.assertIn('nova-hostguard %s guards this nova-compute (host '
+                      'hostA)' % coverage.version(), logged)
+        self.assertEqual((0, [('hostA', 'up', 'guarded',
+                               [coverage.mark('enforce')])]),
+                         self._services())
+        # The operator's upgrade left the plugin out of its Python, or
+        # config_source out of its nova.conf: nova starts all the same.
+        self.cloud.stop('hostA')
+        since = self.cloud.log_size('hostA')
+        self.cloud.start_compute('hostA', 'hv1', guard=False)
+        running, logged = self.cloud.wait_started('hostA', since,
+                                                  STARTUP_TIMEOUT)
+        self.assertTrue(running, logged[-4000:])
+        self.assertNotIn('guards this nova-compute', logged)
+        # Listed as unguarded by the end of its start.
+        self.assertEqual((1, [('hostA', 'up', 'unguarded', [])]),
+                         self._services())
