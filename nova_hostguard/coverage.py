@@ -44,6 +44,10 @@ GUARDED = 'guarded'
 UNGUARDED = 'unguarded'
 NO_RECORD = 'no compute node record'
 
+#: A service's state where heartbeats are not in the database (a service
+#: group driver other than nova's 'db'): up or down cannot be read here.
+UNKNOWN = 'unknown'
+
 #: One nova-compute service: its cell (as ``cells.describe`` names it),
 #: host, state ('up', 'down', 'forced down'), how many live compute node
 #: records it owns and how many of them carry a mark, the marks themselves
@@ -53,9 +57,18 @@ Service = collections.namedtuple('Service', [
     'cell', 'host', 'state', 'nodes', 'marked', 'marks', 'guard'])
 
 
+@functools.lru_cache(maxsize=None)
 def version():
-    """This plugin's version, as its package metadata gives it."""
-    return pbr.version.VersionInfo('nova-hostguard').version_string()
+    """This plugin's version, as its package metadata gives it.
+
+    Read once per process: the mark is written for every node on every
+    resource update, under nova's resource tracker lock. A version that
+    cannot be read is 'unknown', never an error in nova's update.
+    """
+    try:
+        return pbr.version.VersionInfo('nova-hostguard').version_string()
+    except Exception:
+        return 'unknown'
 
 
 def mark(mode):
@@ -90,20 +103,26 @@ def marking(copy_resources, current_mode):
     return copy_resources_marked
 
 
-def read_cells(targets, service_down_time):
+def read_cells(targets, service_down_time, heartbeats_in_db=True):
     """Every nova-compute service of every cell of ``targets``.
+
+    :param heartbeats_in_db: whether nova's service group driver is 'db'
+        (``[DEFAULT] servicegroup_driver``); if not, every state is
+        :data:`UNKNOWN`.
 
     :raises nova_hostguard.exception.CellDatabaseError: a cell's database
         could not be read.
     """
     def read_cell(cell, engine):
         with engine.connect() as conn:
-            return read(conn, cells.describe(cell), service_down_time)
+            return read(conn, cells.describe(cell), service_down_time,
+                        heartbeats_in_db=heartbeats_in_db)
     return [f for _cell, found in cells.walk(targets, read_cell)
             for f in found]
 
 
-def read(connection, cell, service_down_time, now=None):
+def read(connection, cell, service_down_time, now=None,
+         heartbeats_in_db=True):
     """Every nova-compute service of one cell database and its guard.
 
     Two queries: the live nova-compute services, and the host and
@@ -128,6 +147,8 @@ def read(connection, cell, service_down_time, now=None):
         host = db_splits.text(row.host)
         if row.forced_down:
             state = 'forced down'
+        elif not heartbeats_in_db:
+            state = UNKNOWN
         elif ownership.is_up(row, service_down_time, now):
             state = 'up'
         else:
@@ -157,5 +178,12 @@ def _mark_of(stats):
 
 
 def unguarded_up(services):
-    """The services that are up and write records without the mark."""
-    return [f for f in services if f.state == 'up' and f.guard == UNGUARDED]
+    """The services, up or maybe up, that write records without the mark.
+
+    A record keeps the mark of the last resource update that saved it: a
+    nova-compute restarted without the plugin shows here once its first
+    update has been saved (during its start, unless that update fails:
+    the driver not ready, placement not answering).
+    """
+    return [f for f in services
+            if f.state in ('up', UNKNOWN) and f.guard == UNGUARDED]

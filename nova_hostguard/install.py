@@ -88,7 +88,12 @@ def announcing(start):
 
     @functools.wraps(start)
     def start_announced(service, *args, **kwargs):
-        _announce(service)
+        try:
+            _announce(service)
+        except Exception:
+            # A log line never stops a service from starting.
+            LOG.debug('nova-hostguard: could not log the guard in use',
+                      exc_info=True)
         return start(service, *args, **kwargs)
     start_announced._hostguard_announcing = True
     return start_announced

@@ -38,7 +38,8 @@ def services(args):
     """
     try:
         found = coverage.read_cells(
-            cells.targets(CONF, args.all_cells), CONF.service_down_time)
+            cells.targets(CONF, args.all_cells), CONF.service_down_time,
+            heartbeats_in_db=CONF.servicegroup_driver == 'db')
     except exception.CellDatabaseError as e:
         common.err(str(e))
         return common.EXIT_DATABASE

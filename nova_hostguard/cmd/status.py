@@ -123,8 +123,9 @@ class Checks(upgradecheck.UpgradeCommands):
 
     def _check_computes_guarded(self):
         found, failure = self._each_cell(
-            lambda targets: coverage.read_cells(targets,
-                                                CONF.service_down_time))
+            lambda targets: coverage.read_cells(
+                targets, CONF.service_down_time,
+                heartbeats_in_db=CONF.servicegroup_driver == 'db'))
         if failure:
             return failure
         unguarded = coverage.unguarded_up(found)

@@ -212,6 +212,27 @@ class ServicesTest(base.CommandTestCase):
         self.assertIn('Every up nova-compute service runs the guard.',
                       result.stdout)
 
+    def test_heartbeats_outside_the_database_are_no_proof_of_down(self):
+        # With nova's memcache service group, last_seen_up never moves:
+        # no service can be read as down, so none is left out.
+        self.seed()
+        result = self.services(
+            '--format', 'json', conf='[DEFAULT]\nservicegroup_driver = mc\n'
+            '[database]\nconnection = %s\n' % self.db.url)
+        self.assertEqual(1, result.returncode, result.stderr)
+        found = {f['host']: (f['state'], f['guard'])
+                 for f in json.loads(result.stdout)['services']}
+        self.assertEqual({
+            'hostA': ('unknown', 'guarded'),
+            'hostB': ('unknown', 'unguarded'),
+            'hostC': ('unknown', 'unguarded'),
+            'hostD': ('unknown', 'no compute node record'),
+            'hostE': ('forced down', 'guarded')}, found)
+        table = self.services(conf='[DEFAULT]\nservicegroup_driver = mc\n'
+                              '[database]\nconnection = %s\n' % self.db.url)
+        self.assertIn("2 up nova-compute service(s) run without the guard: "
+                      "'hostB', 'hostC'.", table.stdout)
+
     def test_the_upgrade_check_warns_naming_the_unguarded(self):
         self.seed()
         migration.upgrade(self.db.engine)
