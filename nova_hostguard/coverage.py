@@ -49,10 +49,10 @@ NO_RECORD = 'no compute node record'
 UNKNOWN = 'unknown'
 
 #: One nova-compute service: its cell (as ``cells.describe`` names it),
-#: host, state ('up', 'down', 'forced down'), how many live compute node
-#: records it owns and how many of them carry a mark, the marks themselves
-#: (mode and version, sorted) and the verdict (``GUARDED``, ``UNGUARDED``
-#: or ``NO_RECORD``).
+#: host, state ('up', 'down', 'forced down' or ``UNKNOWN``), how many
+#: live compute node records it owns and how many of them carry a mark,
+#: the marks themselves (mode and version, sorted) and the verdict
+#: (``GUARDED``, ``UNGUARDED`` or ``NO_RECORD``).
 Service = collections.namedtuple('Service', [
     'cell', 'host', 'state', 'nodes', 'marked', 'marks', 'guard'])
 

@@ -80,8 +80,8 @@ def announcing(start):
 
     The driver installs the guard while nova parses its configuration,
     before nova sets up logging: what install() logs then goes nowhere.
-    A service starts once logging is set up (one per nova process) and
-    says that the guard runs here.
+    A service starts once logging is set up (once in each worker process
+    of a nova service) and says that the guard runs here.
     """
     if getattr(start, '_hostguard_announcing', False):
         return start
