@@ -103,19 +103,20 @@ def marking(copy_resources, current_mode):
     return copy_resources_marked
 
 
-def read_cells(targets, service_down_time, heartbeats_in_db=True):
+def read_cells(targets, conf):
     """Every nova-compute service of every cell of ``targets``.
 
-    :param heartbeats_in_db: whether nova's service group driver is 'db'
-        (``[DEFAULT] servicegroup_driver``); if not, every state is
-        :data:`UNKNOWN`.
-
+    :param conf: nova's configuration: ``[DEFAULT] service_down_time``,
+        and ``servicegroup_driver`` (other than 'db', every state is
+        :data:`UNKNOWN`).
     :raises nova_hostguard.exception.CellDatabaseError: a cell's database
         could not be read.
     """
+    heartbeats_in_db = conf.servicegroup_driver == 'db'
+
     def read_cell(cell, engine):
         with engine.connect() as conn:
-            return read(conn, cells.describe(cell), service_down_time,
+            return read(conn, cells.describe(cell), conf.service_down_time,
                         heartbeats_in_db=heartbeats_in_db)
     return [f for _cell, found in cells.walk(targets, read_cell)
             for f in found]

@@ -37,9 +37,8 @@ def services(args):
     when every up service runs it, 1 when an up service does not.
     """
     try:
-        found = coverage.read_cells(
-            cells.targets(CONF, args.all_cells), CONF.service_down_time,
-            heartbeats_in_db=CONF.servicegroup_driver == 'db')
+        found = coverage.read_cells(cells.targets(CONF, args.all_cells),
+                                    CONF)
     except exception.CellDatabaseError as e:
         common.err(str(e))
         return common.EXIT_DATABASE

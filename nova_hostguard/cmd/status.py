@@ -123,9 +123,7 @@ class Checks(upgradecheck.UpgradeCommands):
 
     def _check_computes_guarded(self):
         found, failure = self._each_cell(
-            lambda targets: coverage.read_cells(
-                targets, CONF.service_down_time,
-                heartbeats_in_db=CONF.servicegroup_driver == 'db'))
+            lambda targets: coverage.read_cells(targets, CONF))
         if failure:
             return failure
         unguarded = coverage.unguarded_up(found)
