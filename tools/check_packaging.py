@@ -12,7 +12,10 @@
 
 """Build nova-hostguard as a distribution would, and use what was built.
 
-Usage: ``tox -e packaging`` (``python tools/check_packaging.py [--keep]``).
+Usage: ``tox -e packaging`` (``python tools/check_packaging.py [--keep]``),
+or, offline against the nova a distribution installed, ``python
+tools/check_packaging.py --python /usr/bin/python3 [--source DIR]``
+(below).
 
 The other tox environments install the source tree in editable mode, which
 hides every packaging mistake (a file left out of the wheel, a module that
@@ -38,9 +41,30 @@ only imports from the source tree). This check, in a temporary directory:
 
 Prints one line per step with its wall time; exits 1 at the first failure,
 saying what failed.
+
+``--python PYTHON`` is the packager's offline check: nothing comes from
+the network and PYTHON's nova is the one used. In a temporary directory it
+
+#. copies ``--source`` (default: this tree; a git checkout's ``HEAD`` as
+   above, an unpacked sdist or a ``PBR_VERSION`` export as it is);
+#. builds the wheel with PYTHON's own pip, pbr and setuptools (``pip
+   wheel --no-deps --no-build-isolation --no-index``);
+#. installs it with ``--no-deps --no-index`` into a virtual environment
+   of PYTHON that sees PYTHON's packages (its nova and libraries), and
+   there (``tools/check_packaging_installed.py``) checks that every entry
+   point of setup.cfg is installed and loads, that the options are listed
+   and ``oslo-config-generator --namespace nova_hostguard`` writes them,
+   that nova parsing a ``nova.conf`` with ``config_source = hostguard``
+   installs the guard, and that the console scripts start.
+
+It exits 0 when all passed, 1 at the first failure and 3 (``NO_NOVA``),
+with one line on stderr and nothing built, when PYTHON does not run or
+cannot import nova.
 """
 
 import argparse
+import configparser
+import json
 import os
 import re
 import shutil
@@ -109,16 +133,16 @@ def warnings_in(output):
             and line.strip() not in PBR_TEMPLATE_WARNINGS]
 
 
-def checkout(work):
+def checkout(work, repo=REPO):
     """The repository's HEAD and tags in ``work/src``; no work tree edits."""
-    head = run(['git', '-C', REPO, 'rev-parse', 'HEAD']).strip()
-    if run(['git', '-C', REPO, 'status', '--porcelain',
+    head = run(['git', '-C', repo, 'rev-parse', 'HEAD']).strip()
+    if run(['git', '-C', repo, 'status', '--porcelain',
             '--untracked-files=no']).strip():
         print('packaging: the work tree has uncommitted changes; they are '
               'not checked (only HEAD, %s, is)' % head[:12])
     src = os.path.join(work, 'src')
     run(['git', 'init', '--quiet', src])
-    run(['git', '-C', src, 'fetch', '--quiet', '--tags', REPO, head])
+    run(['git', '-C', src, 'fetch', '--quiet', '--tags', repo, head])
     run(['git', '-C', src, 'checkout', '--quiet', '--detach', head])
     ignored = run(['git', '-C', src, 'ls-files', '--cached', '--ignored',
                    '--exclude-standard']).split()
@@ -319,10 +343,143 @@ def head_revision(src):
     return head
 
 
+#: Exit status of ``--python`` when that Python cannot import nova.
+NO_NOVA = 3
+
+#: What runs inside the installed nova's Python (``--python``).
+INSTALLED_CHECK = os.path.join(REPO, 'tools', 'check_packaging_installed.py')
+
+#: Prints PYTHON's nova version and the directories it imports from.
+PROBE = (
+    'import json, os, sys; from importlib import metadata; import nova; '
+    'print(json.dumps([metadata.version("nova"), '
+    '[p for p in sys.path if p and os.path.isdir(p)]]))')
+
+
+class NoNova(Exception):
+    """The Python given cannot run the check: no nova there."""
+
+
+def probe(python, cwd):
+    """PYTHON's nova version and import path; NoNova without nova."""
+    try:
+        proc = subprocess.run([python, '-c', PROBE], cwd=cwd,
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True)
+    except OSError as e:
+        raise NoNova('%s does not run: %s' % (python, e))
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ['no output'])[-1]
+        raise NoNova('%s cannot import nova (%s); the offline check uses '
+                     'the nova installed for that Python' % (python, last))
+    return json.loads(proc.stdout)
+
+
+def declared_entry_points(src):
+    """``group=name`` of every entry point setup.cfg declares."""
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(src, 'setup.cfg'))
+    return sorted(
+        '%s=%s' % (group, line.split('=', 1)[0].strip())
+        for group, value in cfg.items('entry_points')
+        for line in value.splitlines() if line.strip())
+
+
+def offline_source(work, source):
+    """A copy of ``source`` in ``work/src`` to build from."""
+    if os.path.exists(os.path.join(source, '.git')):
+        src, head = checkout(work, source)
+        return src, 'HEAD %s of %s' % (head[:12], source)
+    src = os.path.join(work, 'src')
+    shutil.copytree(source, src, symlinks=True, ignore=shutil.ignore_patterns(
+        '.tox', 'build', 'dist', '__pycache__'))
+    return src, source
+
+
+def offline_build(python, src, work):
+    """The wheel, built by PYTHON's pip, pbr and setuptools, offline."""
+    outdir = os.path.join(work, 'dist')
+    try:
+        run([python, '-m', 'pip', 'wheel', '--quiet', '--no-deps',
+             '--no-build-isolation', '--no-index', '--wheel-dir', outdir,
+             src], cwd=work, env=build_env())
+    except Failed as e:
+        raise Failed('building the wheel needs pip, pbr and setuptools '
+                     '(and wheel, with setuptools older than 70.1) in %s; '
+                     '%s' % (python, e))
+    (wheel,) = os.listdir(outdir)
+    return os.path.join(outdir, wheel)
+
+
+def offline_install(python, wheel, work, path):
+    """A virtual environment of PYTHON holding the wheel; its python.
+
+    It sees PYTHON's import path (nova, its libraries, pip) after its own
+    site-packages, through a ``.pth`` file: ``--system-site-packages``
+    would miss them when PYTHON is itself a virtual environment.
+    """
+    venv = os.path.join(work, 'venv')
+    run([python, '-m', 'venv', '--without-pip', venv], cwd=work)
+    venv_python = os.path.join(venv, 'bin', 'python')
+    own = json.loads(run([venv_python, '-I', '-c',
+                          'import json, sys; print(json.dumps(sys.path))'],
+                         cwd=work))
+    # The first: Fedora's venvs list lib64/ (a link to lib/) and lib/.
+    site_packages = [
+        p for p in own if p.endswith('-packages') and os.path.realpath(
+            p).startswith(os.path.realpath(venv) + os.sep)][0]
+    with open(os.path.join(site_packages, 'zz-nova.pth'), 'w') as f:
+        for directory in path:
+            if directory not in own:
+                f.write('import site; site.addsitedir(%r)\n' % directory)
+    run([venv_python, '-m', 'pip', 'install', '--quiet', '--no-deps',
+         '--no-index', '--ignore-installed', wheel], cwd=work)
+    return venv_python
+
+
+def offline(args, work, step):
+    """``--python``: build and use the wheel with PYTHON's nova, offline."""
+    nova, path = probe(args.python, work)
+    step('%s has nova %s' % (args.python, nova))
+    src, what = offline_source(work, os.path.abspath(args.source))
+    wheel = offline_build(args.python, src, work)
+    step('built %s from %s with %s, offline' % (
+        os.path.basename(wheel), what, args.python))
+    venv_python = offline_install(args.python, wheel, work, path)
+    step('installed it into %s, which sees %s\'s packages' % (
+        os.path.dirname(os.path.dirname(venv_python)), args.python))
+    checks = os.path.join(work, os.path.basename(INSTALLED_CHECK))
+    shutil.copy(INSTALLED_CHECK, checks)
+    run_dir = os.path.join(work, 'run')
+    os.mkdir(run_dir)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME')}
+    proc = subprocess.run([venv_python, checks, run_dir]
+                          + declared_entry_points(src), cwd=run_dir,
+                          env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
+    print(proc.stdout, end='')
+    if proc.returncode:
+        raise Failed('the installed wheel, in %s\'s nova: %s' % (
+            args.python,
+            proc.stderr.strip().replace('packaging: FAILED: ', '')))
+    step('the installed wheel works in that nova')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--keep', action='store_true',
                         help='keep the temporary directory, and say where')
+    parser.add_argument('--python', metavar='PYTHON',
+                        help='offline: build with, install into a virtual '
+                             'environment of, and check against the nova '
+                             'of this Python (exit status %d if it has no '
+                             'nova)' % NO_NOVA)
+    parser.add_argument('--source', metavar='DIR', default=REPO,
+                        help='with --python: the tree to build (a git '
+                             'checkout, whose HEAD is built, an unpacked '
+                             'sdist, or a PBR_VERSION export); default %s'
+                             % REPO)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix='hostguard-packaging-')
     started = time.monotonic()
@@ -335,6 +492,9 @@ def main():
         step_started[0] = now
 
     try:
+        if args.python:
+            offline(args, work, step)
+            return report(started)
         src, head = checkout(work)
         step('checked out %s, no ignored file tracked' % head[:12])
         sdist, wheel = build(src, os.path.join(work, 'dist'))
@@ -353,6 +513,9 @@ def main():
         step('nova-manage, nova-hostguard-manage db version/sync, audit, '
              'nova-hostguard-status upgrade check, oslo-config-generator '
              'ran from %s' % os.path.join(work, 'run'))
+    except NoNova as e:
+        print('packaging: FAILED: %s' % e, file=sys.stderr)
+        return NO_NOVA
     except Failed as e:
         print('packaging: FAILED: %s' % e, file=sys.stderr)
         return 1
@@ -361,6 +524,10 @@ def main():
             print('packaging: kept %s' % work)
         else:
             shutil.rmtree(work, ignore_errors=True)
+    return report(started)
+
+
+def report(started):
     print('packaging: passed in %.1fs' % (time.monotonic() - started))
     return 0
 
