@@ -56,6 +56,10 @@ class GuardedComputeNode(compute_node.ComputeNode):
         except exception.DuplicateRecord:
             guard.explain_duplicate(self, looked)
             raise
+        except (db_exc.DBDeadlock, messaging.RemoteError) as e:
+            if _commit_conflict(e):
+                guard.explain_duplicate(self, looked)
+            raise
 
     def save(self, prune_stats=False):
         # nova's resource tracker revives a soft-deleted record whose uuid
@@ -74,11 +78,12 @@ class GuardedComputeNode(compute_node.ComputeNode):
             looked = guard.check_new_owner(self, **owner)
         try:
             super().save(prune_stats=prune_stats)
-        except (db_exc.DBDuplicateEntry, messaging.RemoteError) as e:
+        except (db_exc.DBDuplicateEntry, db_exc.DBDeadlock,
+                messaging.RemoteError) as e:
             # nova's save, unlike its create, lets the database's error
             # out as it is: from a conductor without the guard it reaches
             # nova-compute as a RemoteError, which nova only logs.
-            if reviving and _duplicate_entry(e):
+            if reviving and (_duplicate_entry(e) or _commit_conflict(e)):
                 guard.explain_duplicate(self, looked, **owner)
             raise
 
@@ -119,6 +124,20 @@ def _duplicate_entry(error):
     if isinstance(error, messaging.RemoteError):
         return error.exc_type == db_exc.DBDuplicateEntry.__name__
     return isinstance(error, db_exc.DBDuplicateEntry)
+
+
+def _commit_conflict(error):
+    """Whether a write met another at commit, here or in conductor.
+
+    On a Galera cluster two creators writing through two nodes do not
+    wait for each other's row lock: certification lets the first commit
+    and aborts the other with a deadlock error, where one server would
+    have refused a duplicate key. The loser is refused all the same when
+    the winner now owns the hypervisor.
+    """
+    if isinstance(error, messaging.RemoteError):
+        return error.exc_type == db_exc.DBDeadlock.__name__
+    return isinstance(error, db_exc.DBDeadlock)
 
 
 class GuardedService(service_obj.Service):

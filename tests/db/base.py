@@ -141,7 +141,7 @@ class BackendTestCase(hostguard_fixtures.GuardSwitch,
             query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
                      "current_database() AND query LIKE :s AND "
                      "pid <> pg_backend_pid()")
-        elif self.backend == 'mysql':
+        elif self.backend in ('mysql', 'galera'):
             query = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                      "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND "
                      "INFO LIKE :s AND (STATE "
@@ -249,7 +249,7 @@ class CommandTestCase(BackendTestCase):
 
         Bounded: fails the test after 120 s.
         """
-        if self.backend == 'mysql':
+        if self.backend in ('mysql', 'galera'):
             query = sa.text(
                 'SELECT COUNT(*) FROM information_schema.INNODB_TRX t '
                 'JOIN information_schema.PROCESSLIST p '

@@ -58,6 +58,10 @@ ETCD_HOST = os.environ.get('HOSTGUARD_ETCD_HOST', '127.0.0.1')
 ETCD_PORT = int(os.environ.get('HOSTGUARD_ETCD_PORT', '2379'))
 REDIS_HOST = os.environ.get('HOSTGUARD_REDIS_HOST', '127.0.0.1')
 REDIS_PORT = int(os.environ.get('HOSTGUARD_REDIS_PORT', '6379'))
+#: The SQL ports of the three-node MariaDB Galera cluster on MYSQL_HOST
+#: (tools/galera-cluster.sh; .ci/run starts it), same user as MariaDB's.
+GALERA_PORTS = [int(p) for p in os.environ.get(
+    'HOSTGUARD_GALERA_PORTS', '3307,3308,3309').split(',')]
 #: tooz's MySQL driver needs a database to connect to, though its locks
 #: (GET_LOCK) are the server's; every user may connect to this one, so
 #: there is nothing to create.
@@ -69,6 +73,7 @@ SERVICES = {
     'rabbitmq': (RABBIT_HOST, RABBIT_PORT),
     'etcd': (ETCD_HOST, ETCD_PORT),
     'redis': (REDIS_HOST, REDIS_PORT),
+    'galera': (MYSQL_HOST, GALERA_PORTS[0]),
 }
 
 #: The tooz backends the lock mode is tested on, as services of SERVICES.
@@ -96,6 +101,8 @@ def refusal(service):
         return _etcd_refusal()
     if service == 'redis':
         return _redis_refusal()
+    if service == 'galera':
+        return _galera_refusal()
     url = mysql_url() if service == 'mysql' else pg_url()
     engine = sa.create_engine(url, poolclass=pool.NullPool)
     try:
@@ -143,6 +150,13 @@ def pg_url(database='postgres'):
 def mysql_url(database=''):
     return 'mysql+pymysql://%s@%s:%s/%s?charset=utf8' % (
         _auth(MYSQL_USER, MYSQL_PASSWORD), MYSQL_HOST, MYSQL_PORT, database)
+
+
+def galera_url(node, database=''):
+    """The URL of the Galera cluster's ``node`` (0, 1, 2), as MariaDB's."""
+    return 'mysql+pymysql://%s@%s:%s/%s?charset=utf8' % (
+        _auth(MYSQL_USER, MYSQL_PASSWORD), MYSQL_HOST, GALERA_PORTS[node],
+        database)
 
 
 def rabbit_url(vhost):
@@ -220,6 +234,30 @@ def _redis_refusal():
         return '%s does not answer PING: %s' % (where, e)
     if not reply.startswith(b'+PONG'):
         return '%s answers PING with %r, not +PONG' % (where, reply)
+    return None
+
+
+def _galera_refusal():
+    """Unless every node answers, synced, in one cluster of them all."""
+    for node, port in enumerate(GALERA_PORTS):
+        where = 'Galera node %s:%s' % (MYSQL_HOST, port)
+        engine = sa.create_engine(galera_url(node), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                status = dict(conn.execute(sa.text(
+                    "SHOW STATUS WHERE Variable_name IN "
+                    "('wsrep_cluster_size', 'wsrep_local_state_comment')")
+                ).all())
+        except sa.exc.DBAPIError as e:
+            return '%s refuses user %r: %s' % (where, MYSQL_USER,
+                                               str(e.orig).strip())
+        finally:
+            engine.dispose()
+        if (status.get('wsrep_local_state_comment') != 'Synced' or
+                status.get('wsrep_cluster_size') != str(len(GALERA_PORTS))):
+            return ('%s is not a synced member of a %d-node cluster: %s '
+                    '(tools/galera-cluster.sh start makes one)'
+                    % (where, len(GALERA_PORTS), status))
     return None
 
 
