@@ -254,9 +254,12 @@ def apply(connection, hypervisor, owner, service_down_time, allocations):
     return the_plan
 
 
-#: Sessions blocked by this one's locks on ``instances``, by backend.
+#: Sessions blocked by this one's locks on ``instances``, by server
+#: flavour (:func:`_flavour`). MariaDB (and MySQL 5.7) show lock waits in
+#: ``information_schema.INNODB_LOCK_WAITS``; MySQL 8.0 removed it for
+#: ``performance_schema.data_lock_waits``.
 WAITERS = {
-    'mysql': sa.text(
+    'mariadb': sa.text(
         "SELECT r.trx_mysql_thread_id "
         "FROM information_schema.INNODB_LOCK_WAITS w "
         "JOIN information_schema.INNODB_TRX b "
@@ -267,12 +270,36 @@ WAITERS = {
         "ON l.lock_id = w.requested_lock_id "
         "WHERE b.trx_mysql_thread_id = CONNECTION_ID() "
         "AND l.lock_table LIKE '%.`instances`'"),
+    'mysql': sa.text(
+        "SELECT w.REQUESTING_ENGINE_TRANSACTION_ID "
+        "FROM performance_schema.data_lock_waits w "
+        "JOIN information_schema.INNODB_TRX b "
+        "ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID "
+        "JOIN performance_schema.data_locks l "
+        "ON l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID "
+        "WHERE b.trx_mysql_thread_id = CONNECTION_ID() "
+        "AND l.OBJECT_SCHEMA = DATABASE() "
+        "AND l.OBJECT_NAME = 'instances'"),
     'postgresql': sa.text(
         "SELECT a.pid FROM pg_stat_activity a "
         "WHERE pg_backend_pid() = ANY(pg_blocking_pids(a.pid)) "
         "AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid "
         "AND l.relation = 'instances'::regclass)"),
 }
+
+
+def _flavour(dialect):
+    """The server's flavour for :data:`WAITERS`, from a connected dialect.
+
+    ``mariadb`` for MariaDB and MySQL before 8.0, ``mysql`` for MySQL 8.0
+    and newer, else the dialect's name.
+    """
+    if dialect.name != 'mysql':
+        return dialect.name
+    if getattr(dialect, 'is_mariadb', False):
+        return 'mariadb'
+    version = dialect.server_version_info or ()
+    return 'mysql' if tuple(version[:1]) >= (8,) else 'mariadb'
 
 
 def _refuse_if_waited_for(connection):
@@ -283,10 +310,13 @@ def _refuse_if_waited_for(connection):
     repair's locks, it succeeds right after the commit, and nova sends the
     action to the host it read, which no longer holds the instance.
     SQLite has no row locks and is not checked. On MySQL/MariaDB reading
-    ``information_schema.INNODB_TRX`` needs the PROCESS privilege; without
-    it the query fails and the repair is rolled back.
+    ``information_schema.INNODB_TRX`` needs the PROCESS privilege (and on
+    MySQL 8.0 reading ``performance_schema``, its SELECT); without it the
+    query fails and the repair is rolled back. On a Galera cluster only
+    sessions of the node the repair runs on wait for its locks: a write
+    through another node meets it at commit instead.
     """
-    query = WAITERS.get(connection.dialect.name)
+    query = WAITERS.get(_flavour(connection.dialect))
     if query is not None and connection.execute(query).first():
         raise exception.Unsafe([
             'another database session waits to change an instance on the '
