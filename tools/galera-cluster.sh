@@ -37,9 +37,19 @@ USER_NAME=openstack_citest
 USER_PW=openstack_citest
 NODES=(1 2 3)
 
-function sql_port { echo $((3306 + $1)); }
-function group_port { echo $((4557 + 10 * $1)); }
-function sst_port { echo $((4434 + 10 * $1)); }
+# Node N (1, 2, 3): SQL port 3306+N, group port 4557+10N (IST one
+# above), state transfer port 4434+10N.
+function sql_port {
+    echo $((3306 + $1))
+}
+
+function group_port {
+    echo $((4557 + 10 * $1))
+}
+
+function sst_port {
+    echo $((4434 + 10 * $1))
+}
 
 function query {
     local node=$1
@@ -138,6 +148,7 @@ function stop_cluster {
     for node in 3 2 1; do
         if [[ -f $DIR/node$node/mysqld.pid ]]; then
             start-stop-daemon --stop --quiet --oknodo --retry 60 \
+                --exec /usr/sbin/mariadbd \
                 --pidfile "$DIR/node$node/mysqld.pid" || true
         fi
     done

@@ -60,6 +60,12 @@ if [[ -d /run/systemd/system ]]; then
     fi
 fi
 
+# The three-node MariaDB Galera cluster of tests/db/test_galera.py, on
+# 127.0.0.1:3307-3309, where bindep installed galera-4 (idempotent).
+if [[ -e /usr/lib/galera/libgalera_smm.so ]]; then
+    as_root "$(dirname "$0")/galera-cluster.sh" start
+fi
+
 as_root rabbitmq-plugins enable rabbitmq_management
 for _ in $(seq 60); do
     if curl --silent --fail --user guest:guest "$RABBIT_API/whoami"; then
