@@ -35,7 +35,7 @@ from tests.harness import backends
 from tests.harness.processes import cloud
 
 
-class RepairTest(base.CommandTestCase):
+class RepairCase(base.CommandTestCase):
     """hv1 is split: hostA (the owner, running) and hostB (stale, down)."""
 
     scenarios = base.SERVER_BACKENDS
@@ -94,6 +94,9 @@ class RepairTest(base.CommandTestCase):
         self.assertIn('refusing to repair; nothing was changed', result.stderr)
         self.assertIn(reason, result.stderr)
         self.assertEqual(before, self.tables(*base.TABLES))
+
+
+class RepairTest(RepairCase):
 
     def test_the_dry_run_changes_nothing(self):
         before = self.tables(*base.TABLES)
@@ -422,3 +425,47 @@ class RepairTest(base.CommandTestCase):
         self.assertIn(r"compute service of 'b\x1b[2J\u202e'", result.stdout)
         # The undo still restores the exact name.
         self.assert_undone(result, before)
+
+
+class GaleraRepairTest(RepairCase):
+    """The split on a Galera cluster, written through its first node.
+
+    The repair runs through the second node, the audit after it through
+    the third; every node must hold the repaired rows.
+    """
+
+    scenarios = [('galera', {'backend': 'galera'})]
+
+    def conf(self, placement=None, node=1):
+        return super().conf(placement).replace(self.db.url,
+                                               self.db.urls[node])
+
+    def test_apply_through_another_node_than_nova_wrote_through(self):
+        for instance in self.on_b:
+            self.allocate(instance, self.stale.uuid)
+
+        result = self.repair('--apply')
+
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('Applied, in one transaction.', result.stdout)
+        rows = []
+        for url in self.db.urls:
+            engine = sa.create_engine(url, connect_args={
+                'init_command': 'SET SESSION wsrep_sync_wait = 1'})
+            self.addCleanup(engine.dispose)
+            with engine.connect() as conn:
+                rows.append((
+                    conn.execute(sa.text(
+                        "SELECT host FROM compute_nodes WHERE deleted = 0 "
+                        "AND hypervisor_hostname = 'hv1'")).scalars().all(),
+                    sorted(conn.execute(sa.text(
+                        "SELECT uuid, host, compute_id FROM instances "
+                        "WHERE node = 'hv1'")).all())))
+        self.assertEqual(
+            (['hostA'], sorted((i, 'hostA', self.owner.id)
+                               for i in self.on_b + [self.on_a])),
+            rows[0])
+        self.assertEqual([rows[0]] * len(self.db.urls), rows)
+        audit = self.command('nova-hostguard-manage', 'audit', '--format',
+                             'json', conf=self.conf(node=2))
+        self.assertEqual(0, audit.returncode, audit.stdout + audit.stderr)
