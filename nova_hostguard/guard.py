@@ -34,6 +34,7 @@ look the owners up before the insert.
 """
 
 import functools
+import time
 
 from nova import exception
 from nova import objects
@@ -147,6 +148,46 @@ def explain_duplicate(compute_node, looked=True, host=None, disable=True):
     else:
         LOG.error('%s (refused by the database: its unique constraint '
                   'holds one live record per hypervisor)', message)
+    _refuse(compute_node, host, owners, message, disable)
+
+
+#: Pauses, in seconds, between looks for the owner after a commit
+#: conflict: a Galera node applies the winner's write after it certified
+#: it, so a look right after the loser's abort may not see it yet.
+CONFLICT_LOOKS = (0, 0.1, 0.3, 1.0)
+
+
+def explain_commit_conflict(compute_node, host=None, disable=True):
+    """Turn a write that met the owner's at commit into the refusal.
+
+    Called when nova's create (or its save of a revive) failed with a
+    deadlock error. On a MariaDB Galera cluster that is how a second
+    owner writing through another node than the first is refused: both
+    meet at commit, certification lets the first commit and aborts the
+    other. Only in ``enforce`` mode, and only when another host owns the
+    hypervisor once the winner's write is visible here: otherwise the
+    deadlock goes on to nova as it is (nova logs it and tries again in
+    its next periodic run, where the check or the constraint refuses).
+
+    :param host: as for :func:`check_new_owner`.
+    :param disable: as for :func:`check_new_owner`.
+    :raises: nova.exception.InvalidConfiguration naming the owner.
+    """
+    if mode() != hostguard_conf.MODE_ENFORCE:
+        return
+    host = _owner(compute_node, host)
+    for pause in CONFLICT_LOOKS:
+        time.sleep(pause)
+        owners = _other_owners(compute_node, host)
+        if owners:
+            break
+    else:
+        return
+    message = _refusal_message(compute_node, host, owners)
+    LOG.error('%s (refused by the database: it met the record of %s at '
+              'commit, a conflict between writes through two nodes of a '
+              'Galera cluster)', message,
+              display.quoted(owners[0][0].host))
     _refuse(compute_node, host, owners, message, disable)
 
 

@@ -58,7 +58,7 @@ class GuardedComputeNode(compute_node.ComputeNode):
             raise
         except (db_exc.DBDeadlock, messaging.RemoteError) as e:
             if _commit_conflict(e):
-                guard.explain_duplicate(self, looked)
+                guard.explain_commit_conflict(self)
             raise
 
     def save(self, prune_stats=False):
@@ -83,8 +83,12 @@ class GuardedComputeNode(compute_node.ComputeNode):
             # nova's save, unlike its create, lets the database's error
             # out as it is: from a conductor without the guard it reaches
             # nova-compute as a RemoteError, which nova only logs.
-            if reviving and (_duplicate_entry(e) or _commit_conflict(e)):
+            if reviving and _duplicate_entry(e):
                 guard.explain_duplicate(self, looked, **owner)
+            # nova retries its update on a deadlock (5 times): a revive
+            # that met the owner at commit mostly ends as a duplicate.
+            if reviving and _commit_conflict(e):
+                guard.explain_commit_conflict(self, **owner)
             raise
 
 
@@ -132,8 +136,8 @@ def _commit_conflict(error):
     On a Galera cluster two creators writing through two nodes do not
     wait for each other's row lock: certification lets the first commit
     and aborts the other with a deadlock error, where one server would
-    have refused a duplicate key. The loser is refused all the same when
-    the winner now owns the hypervisor.
+    have refused a duplicate key
+    (:func:`nova_hostguard.guard.explain_commit_conflict`).
     """
     if isinstance(error, messaging.RemoteError):
         return error.exc_type == db_exc.DBDeadlock.__name__

@@ -51,7 +51,8 @@ from tests.harness import fixtures as hostguard_fixtures
 
 #: Creators racing for one hypervisor, spread over the cluster's nodes.
 CREATORS = 16
-ROUNDS = 3
+#: Rounds of each race: a few here; a soak sets more (admin/constraint).
+ROUNDS = int(os.environ.get('HOSTGUARD_GALERA_ROUNDS', '2'))
 
 
 class GaleraTestCase(hostguard_fixtures.GuardSwitch, testtools.TestCase):
@@ -77,19 +78,32 @@ class GaleraTestCase(hostguard_fixtures.GuardSwitch, testtools.TestCase):
             self.addCleanup(engine.dispose)
             self.engines.append(engine)
 
+        self.mappings = [objects.CellMapping(
+            uuid=uuidutils.generate_uuid(), name='node%d' % node,
+            database_connection=url, transport_url='none:///')
+            for node, url in enumerate(self.db.urls)]
+        self.addCleanup(self._forget_cells)
+
+    def _forget_cells(self):
+        """Drop nova's cached engines of this test's "cells"."""
+        from nova import context as nova_context
+
+        for mapping in self.mappings:
+            cached = nova_context.CELL_CACHE.pop(mapping.uuid, None)
+            if cached is not None:
+                cached[0].writer.get_engine().dispose()
+
     def context(self, node):
         """A nova admin context whose database is ``node``'s.
 
         nova's own way to reach a cell database: the context targets a
-        cell mapping whose ``database_connection`` is that node.
+        cell mapping whose ``database_connection`` is that node (one
+        mapping, so one engine, per node).
         """
         from nova import context as nova_context
 
         context = nova_context.get_admin_context()
-        nova_context.set_target_cell(context, objects.CellMapping(
-            uuid=uuidutils.generate_uuid(), name='node%d' % node,
-            database_connection=self.db.urls[node],
-            transport_url='none:///'))
+        nova_context.set_target_cell(context, self.mappings[node])
         return context
 
     def new_compute_node(self, node, host, hypervisor_hostname):
@@ -194,7 +208,7 @@ class DbSyncTest(GaleraTestCase):
         # there alone, so both end well, and the constraint is recorded
         # once. (Run it through one node all the same: the docs say so.)
         head = migration.head_revision()
-        for trial in range(2):
+        for trial in range(ROUNDS):
             if trial:
                 self.assertEqual(0, self.command(0, 'db', 'remove')
                                  .returncode)
@@ -243,13 +257,16 @@ class AuditTest(GaleraTestCase):
             'compute_nodes'))
 
 
-def _create(url, host, name, results, start=None, compute=False):
+def _create(url, host, name, results, start=None, compute=False,
+            hold=None):
     """One creator, a process of its own: nova's database is one node.
 
     As a nova-conductor whose ``[database] connection`` names that node
     would create the record; or, with ``compute``, as a guarded
     nova-compute whose conductor (without the guard) does. ``start``, a
-    barrier, makes all creators create at once.
+    barrier, makes all creators create at once. ``hold``, two events
+    ``(inserted, release)``, holds the insert's transaction before its
+    commit: it sets ``inserted`` and waits for ``release``.
     """
     from nova import context as nova_context
     from nova.db.main import api as main_db_api
@@ -260,6 +277,8 @@ def _create(url, host, name, results, start=None, compute=False):
         main_db_api.create_context_manager(url)).setUp()
     if compute:
         objects_base.NovaObject.indirection_api = conductor.Conductor()
+    if hold is not None:
+        _hold_the_insert_at_commit(*hold)
     node = objects.ComputeNode(
         context=nova_context.get_admin_context(),
         **databases.compute_node_values(host, name))
@@ -275,6 +294,23 @@ def _create(url, host, name, results, start=None, compute=False):
                      type(e.__context__).__name__))
     else:
         results.put((host, None, None, None))
+
+
+def _hold_the_insert_at_commit(inserted, release):
+    wrote = []
+
+    def before_cursor_execute(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(
+                'INSERT INTO COMPUTE_NODES'):
+            wrote.append(True)
+
+    def commit(conn):
+        if wrote and not inserted.is_set():
+            inserted.set()
+            release.wait(60)
+    sa.event.listen(sa.engine.Engine, 'before_cursor_execute',
+                    before_cursor_execute)
+    sa.event.listen(sa.engine.Engine, 'commit', commit)
 
 
 class RaceTest(GaleraTestCase):
@@ -300,6 +336,49 @@ class RaceTest(GaleraTestCase):
             self.new_compute_node(node, 'bystander%d' % node,
                                   'other-hv%d' % node).create()
 
+    def start_process(self, process):
+        """Start a forked process, which the test's end will not outlive.
+
+        nova's engines of this process are disposed first: a child must
+        not share their connections.
+        """
+        from nova import context as nova_context
+
+        for cached in nova_context.CELL_CACHE.values():
+            cached[0].writer.get_engine().dispose()
+        for engine in self.engines:
+            engine.dispose()
+        process.start()
+        self.addCleanup(process.join, 60)
+        self.addCleanup(process.terminate)
+        return process
+
+    def test_a_loser_that_meets_the_owner_at_commit_is_refused(self):
+        # Forced: hostB's insert through node 1 waits before its commit
+        # until hostA's, through node 0, has committed. Applying hostA's
+        # write on node 1 aborts hostB's transaction (a deadlock error at
+        # its commit), which the guard turns into the refusal.
+        self.enable_guard()
+        self.assertEqual(0, self.command(1, 'db', 'sync').returncode)
+        inserted, release = self.processes.Event(), self.processes.Event()
+        results = self.processes.Queue()
+        self.start_process(self.processes.Process(
+            target=_create, args=(self.db.urls[1], 'hostB', 'hv1', results),
+            kwargs={'hold': (inserted, release)}))
+        self.assertTrue(inserted.wait(60), 'hostB never inserted')
+        self.start_process(self.processes.Process(
+            target=_create, args=(self.db.urls[0], 'hostA', 'hv1', results)))
+        self.assertEqual(('hostA', None, None, None), results.get(timeout=60))
+        release.set()
+        host, error, message, cause = results.get(timeout=60)
+
+        self.assertEqual(('hostB', 'InvalidConfiguration', 'DBDeadlock'),
+                         (host, error, cause))
+        self.assertIn("hypervisor 'hv1' is already managed by host 'hostA'",
+                      message)
+        for node in range(self.nodes):
+            self.assertEqual(['hostA'], self.live_owners('hv1', node))
+
     def synchronise_lookups(self, parties):
         """Hold each creator after its first lookup until all have looked."""
         barrier = self.processes.Barrier(parties)
@@ -322,7 +401,7 @@ class RaceTest(GaleraTestCase):
             self.db.urls[i % self.nodes], 'standby%d' % i, name, results,
             start, compute)) for i in range(CREATORS)]
         for creator in creators:
-            creator.start()
+            self.start_process(creator)
         outcomes = {}
         for _ in creators:
             host, error, message, cause = results.get(timeout=120)

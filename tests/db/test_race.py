@@ -35,12 +35,17 @@ import fixtures
 from nova import exception
 from nova import objects
 from nova.objects import base as objects_base
+from oslo_db import exception as db_exc
+import oslo_messaging as messaging
+from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from nova_hostguard.db import migration
+from nova_hostguard import guard
 from nova_hostguard import lookup
 from tests.db import base
 from tests.harness import conductor
+from tests.harness import databases
 
 
 CREATORS = 8
@@ -259,3 +264,100 @@ class RaceTest(base.BackendTestCase):
         outcomes = self.race('hv-race-0')
         self.assertEqual([None] * CREATORS, list(outcomes.values()))
         self.assertEqual(CREATORS, len(self.live_owners('hv-race-0')))
+
+
+class CommitConflictTest(base.BackendTestCase):
+    """A create that fails with a deadlock error, another owner or not.
+
+    On a Galera cluster that is how a second owner writing through
+    another node is refused (tests/db/test_galera.py races it for real);
+    here the deadlock is injected into nova's insert, on SQLite, to show
+    what the guard makes of one in each case.
+    """
+
+    scenarios = [('sqlite', {'backend': 'sqlite'})]
+
+    def setUp(self):
+        super().setUp()
+        from nova import conf
+        from nova import rpc
+
+        # Disabling a service sends nova's notification: a notifier that
+        # drops it, as nova's own tests have one.
+        self.useFixture(fixtures.MockPatchObject(rpc, 'NOTIFIER', (
+            messaging.Notifier(messaging.get_notification_transport(
+                conf.CONF, url='fake:/'), driver='noop'))))
+
+    def deadlock_on_create(self, then_owner=None):
+        """nova's insert fails with a deadlock error.
+
+        First ``then_owner``, if any, writes a record for the hypervisor,
+        as the winner through another node would have.
+        """
+        from nova.db.main import api as main_db_api
+
+        def compute_node_create(context, values):
+            if then_owner:
+                self.insert('compute_nodes', **databases.compute_node_values(
+                    then_owner, values['hypervisor_hostname'],
+                    uuid=uuidutils.generate_uuid(), deleted=0))
+            raise db_exc.DBDeadlock()
+        self.useFixture(fixtures.MockPatchObject(
+            main_db_api, 'compute_node_create', compute_node_create))
+
+    def test_enforce_refuses_when_the_owner_won_at_commit(self):
+        self.enable_guard()
+        log = self.useFixture(fixtures.FakeLogger(
+            name='nova_hostguard.guard'))
+        self.add_service('hostA')
+        self.add_service('hostB')
+        self.deadlock_on_create(then_owner='hostA')
+        node = self.new_compute_node('hostB', 'hv1')
+        error = self.assertRaises(exception.InvalidConfiguration,
+                                  node.create)
+        self.assertIn("hypervisor 'hv1' is already managed by host "
+                      "'hostA'", str(error))
+        self.assertIsInstance(error.__context__, db_exc.DBDeadlock)
+        self.assertIn("(refused by the database: it met the record of "
+                      "'hostA' at commit", log.output)
+        self.assertTrue(objects.Service.get_by_compute_host(
+            self.ctxt, 'hostB').disabled)
+
+    def test_a_deadlock_without_another_owner_goes_on_to_nova(self):
+        self.enable_guard()
+        self.useFixture(fixtures.FakeLogger())
+        self.deadlock_on_create()
+        self.useFixture(fixtures.MockPatchObject(
+            guard, 'CONFLICT_LOOKS', (0, 0)))
+        node = self.new_compute_node('hostB', 'hv1')
+        self.assertRaises(db_exc.DBDeadlock, node.create)
+
+    def test_warn_mode_refuses_nothing_on_a_deadlock(self):
+        # warn mode lets a second owner be: a deadlock stays a deadlock,
+        # which nova logs, as without the guard; never a refusal that
+        # would stop nova-compute at its start.
+        self.enable_guard(mode='warn')
+        self.useFixture(fixtures.FakeLogger())
+        self.add_service('hostA')
+        self.add_service('hostB')
+        self.deadlock_on_create(then_owner='hostA')
+        node = self.new_compute_node('hostB', 'hv1')
+        self.assertRaises(db_exc.DBDeadlock, node.create)
+        self.assertFalse(objects.Service.get_by_compute_host(
+            self.ctxt, 'hostB').disabled)
+
+    def test_another_remote_error_goes_on_to_nova(self):
+        self.enable_guard()
+        self.create('hostA', 'hv1')
+        self.useFixture(fixtures.MockPatchObject(
+            objects_base.NovaObject, 'indirection_api',
+            conductor.Conductor()))
+        from nova.db.main import api as main_db_api
+        self.useFixture(fixtures.MockPatchObject(
+            main_db_api, 'compute_node_create',
+            side_effect=db_exc.DBConnectionError()))
+        self.useFixture(fixtures.MockPatchObject(
+            lookup, 'nodes_named', return_value=[]))
+        node = self.new_compute_node('hostB', 'hv1')
+        error = self.assertRaises(messaging.RemoteError, node.create)
+        self.assertEqual('DBConnectionError', error.exc_type)
