@@ -152,10 +152,35 @@ function stop_cluster {
                 --pidfile "$DIR/node$node/mysqld.pid" || true
         fi
     done
+    # Nodes whose pidfile is gone (a cleaned /var/tmp) still hold ports.
+    pkill -f -- "--defaults-file=$DIR/node" || true
+    local waited=0
+    while pgrep -f -- "--defaults-file=$DIR/node" >/dev/null; do
+        if [[ $waited -ge 60 ]]; then
+            pkill -KILL -f -- "--defaults-file=$DIR/node" || true
+            break
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+}
+
+# Synced, asked a few times: a node slow to answer under load, or
+# briefly a donor, is no reason to rebuild a cluster tests may be using.
+function settled {
+    local try
+    for try in $(seq 10); do
+        if all_synced; then
+            return 0
+        fi
+        pgrep -f -- "--defaults-file=$DIR/node" >/dev/null || return 1
+        sleep 1
+    done
+    return 1
 }
 
 function start_cluster {
-    if all_synced; then
+    if settled; then
         echo "galera: ${#NODES[@]} nodes synced on ports" \
             "$(sql_port 1)-$(sql_port 3)"
         return 0
