@@ -294,10 +294,10 @@ def _flavour(dialect):
     ``mariadb`` for MariaDB and MySQL before 8.0, ``mysql`` for MySQL 8.0
     and newer, else the dialect's name.
     """
+    if dialect.name == 'mariadb' or getattr(dialect, 'is_mariadb', False):
+        return 'mariadb'   # a mariadb:// URL's dialect, or the server's
     if dialect.name != 'mysql':
         return dialect.name
-    if getattr(dialect, 'is_mariadb', False):
-        return 'mariadb'
     version = dialect.server_version_info or ()
     return 'mysql' if tuple(version[:1]) >= (8,) else 'mariadb'
 

@@ -49,6 +49,11 @@ class FlavourTest(testtools.TestCase):
         self.assertEqual('mysql', repair._flavour(
             self.dialect((9, 1, 0), False)))
 
+    def test_a_mariadb_url_is_mariadb(self):
+        # SQLAlchemy's mariadb:// dialect is named 'mariadb', not 'mysql'.
+        engine = sa.create_engine('mariadb+pymysql://u@127.0.0.1/nova')
+        self.assertEqual('mariadb', repair._flavour(engine.dialect))
+
     def test_mysql_5_7_keeps_the_information_schema_views(self):
         self.assertEqual('mariadb', repair._flavour(
             self.dialect((5, 7, 44), False)))
