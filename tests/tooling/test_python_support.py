@@ -359,10 +359,17 @@ class Python39GrammarTest(testtools.TestCase):
         super().setUp()
         self.python = find_python39()
         if self.python is None:
-            self.fail('no Python 3.9 found to check the 3.9 grammar with '
-                      '(2024.1 and 2025.1 run nova-hostguard on 3.9): '
-                      'install one (pyenv install 3.9) or set '
-                      'HOSTGUARD_PYTHON39 to its path')
+            message = ('no Python 3.9 found to check the 3.9 grammar with '
+                       '(2024.1 and 2025.1 run nova-hostguard on 3.9): '
+                       'install one (pyenv install 3.9) or set '
+                       'HOSTGUARD_PYTHON39 to its path')
+            # As tests/harness/backends.require: CI never skips; a plain
+            # local run (or a gate node without 3.9) may, saying so.
+            if (os.environ.get('HOSTGUARD_ALLOW_MISSING_BACKENDS') == '1'
+                    and not os.environ.get('CI')):
+                self.skipTest(message + ' (skipped: HOSTGUARD_ALLOW_'
+                              'MISSING_BACKENDS=1 and no CI)')
+            self.fail(message)
 
     def test_every_module_compiles_with_python_3_9(self):
         paths = files_to_check()
