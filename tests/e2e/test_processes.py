@@ -28,6 +28,7 @@ import testtools
 
 from nova_hostguard import coverage
 from tests.e2e import base
+from tests.harness.processes import cloud
 
 REFUSAL = "hypervisor 'hv1' is already managed by host 'hostA'"
 STARTUP_TIMEOUT = 180
@@ -104,11 +105,31 @@ class SeparateProcessesTest(base.NovaProcessesTestCase):
         self.assertEqual((0, [('hostA', 'up', 'guarded',
                                [coverage.mark('enforce')])]),
                          self._services())
-        # The operator's upgrade left the plugin out of its Python, or
-        # config_source out of its nova.conf: nova starts all the same.
+        # The operator's upgrade left the plugin out of its Python, and
+        # nova.conf still has the two lines: oslo.config cannot load the
+        # source and prints so on stderr; then oslo.service, logging every
+        # option at the start (log_options, on by default), meets the
+        # [hostguard] driver value no installed driver takes, and
+        # nova-compute stops: it fails closed.
+        without = self.useFixture(cloud.PythonWithoutThePlugin())
         self.cloud.stop('hostA')
         since = self.cloud.log_size('hostA')
-        self.cloud.start_compute('hostA', 'hv1', guard=False)
+        self.cloud.start_compute('hostA', 'hv1', guard=True,
+                                 python=without.python)
+        running, logged = self.cloud.wait_started('hostA', since,
+                                                  STARTUP_TIMEOUT)
+        self.assertFalse(running, logged[-4000:])
+        self.assertNotIn('guards this nova-compute', logged)
+        self.assertIn("could not load configuration from 'hostguard'",
+                      self.cloud.log_of('hostA'))
+        self.assertIn("Valid values are [remote_file, castellan], but "
+                      "found 'hostguard'", logged)
+        # Without the two lines (or with log_options off) the same
+        # Python starts nova-compute unguarded.
+        self.cloud.processes.pop('hostA')
+        since = self.cloud.log_size('hostA')
+        self.cloud.start_compute('hostA', 'hv1', guard=False,
+                                 python=without.python)
         running, logged = self.cloud.wait_started('hostA', since,
                                                   STARTUP_TIMEOUT)
         self.assertTrue(running, logged[-4000:])

@@ -122,6 +122,30 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+class PythonWithoutThePlugin(fixtures.Fixture):
+    """A Python with this one's packages, nova-hostguard not among them.
+
+    A virtual environment whose site-packages links every package of this
+    one's but nova-hostguard (its code, its metadata and entry points, its
+    editable-install hook): a nova whose operator's upgrade left the
+    plugin out of its Python. ``python`` is its interpreter.
+    """
+
+    def _setUp(self):
+        root = self.useFixture(fixtures.TempDir()).path
+        subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
+                        root], check=True, stdin=subprocess.DEVNULL)
+        ours = sysconfig.get_paths()['purelib']
+        theirs = sysconfig.get_paths(vars={'base': root,
+                                           'platbase': root})['purelib']
+        for entry in os.listdir(ours):
+            if 'nova_hostguard' in entry.replace('-', '_'):
+                continue
+            os.symlink(os.path.join(ours, entry),
+                       os.path.join(theirs, entry))
+        self.python = os.path.join(root, 'bin', 'python')
+
+
 class Processes(fixtures.Fixture):
     """MariaDB databases of their own and processes started on them."""
 
@@ -395,18 +419,20 @@ class NovaProcesses(Processes):
                           self.config('conductor', guard=guard))
 
     def start_compute(self, machine, hypervisor, host=None, guard=False,
-                      guests=None):
+                      guests=None, python=sys.executable):
         """Start the nova-compute of a machine; returns its process.
 
         :param host: its ``[DEFAULT] host``, by default ``machine``.
         :param guests: a file holding the hypervisor's guests, shared
             with the other machines that manage it.
+        :param python: the interpreter it runs in (a
+            :class:`PythonWithoutThePlugin`'s, say).
         """
         env = {'HOSTGUARD_TEST_HYPERVISOR': hypervisor}
         if guests:
             env['HOSTGUARD_TEST_GUESTS'] = guests
         return self.start(
-            machine, [sys.executable, LAUNCHER],
+            machine, [python, LAUNCHER],
             self.config(machine, host=host, guard=guard), env=env)
 
     def start_ironic_compute(self, machine, shard, endpoint, host=None,
